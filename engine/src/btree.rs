@@ -1,0 +1,1 @@
+//! B+tree: placeholder until the btree lands.

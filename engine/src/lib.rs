@@ -1,0 +1,41 @@
+//! `engine`: an embedded, transactional, ordered key-value database.
+//!
+//! * Pages of a fixed size (4 KiB by default) with a CRC32C and the writing transaction's id.
+//! * A B+tree per named table: point reads, range and prefix scans in both directions, values
+//!   up to [`VALUE_BYTES_MAX`] through overflow pages.
+//! * A write-ahead log of page images with per-generation salts; recovery replays exactly the
+//!   committed transactions and tells a torn tail from corruption.
+//! * One writer at a time beside any number of snapshot readers; commit and rollback.
+//! * Durability modes: [`Durability::Full`] with group commit, [`Durability::Normal`] (a
+//!   bounded loss window) and [`Durability::Off`].
+//! * A bounded page cache with metrics, and an integrity check.
+//!
+//! All file I/O goes through the [`Storage`] trait, so tests and the harness can run the
+//! engine on memory or on a fault-injecting wrapper.
+
+#![warn(clippy::pedantic)]
+#![allow(
+    clippy::module_name_repetitions,
+    clippy::cast_possible_truncation,
+    clippy::missing_panics_doc
+)]
+
+mod btree;
+mod error;
+mod page;
+mod storage;
+
+pub use error::{Error, Location, Result};
+pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
+pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
+
+/// Longest key in bytes. Four keys of this size plus cell overhead fit in the smallest page,
+/// which keeps every branch page at a fan-out of at least four.
+pub const KEY_BYTES_MAX: usize = 1024;
+
+/// Longest value in bytes. Large values live in overflow chains; 1 MiB bounds the memory a
+/// single read may allocate from a hostile file.
+pub const VALUE_BYTES_MAX: usize = 1 << 20;
+
+/// Longest table name in bytes.
+pub const TABLE_NAME_BYTES_MAX: usize = 255;

@@ -1,0 +1,167 @@
+//! Pages: fixed-size buffers with a checksummed header, and the traits through which the
+//! B+tree reads and writes them.
+//!
+//! Page layout (all integers little-endian):
+//! ```text
+//! 0..4    crc32c of bytes 4..page_size
+//! 4..8    page number (catches misdirected writes)
+//! 8..16   id of the transaction that last wrote the page
+//! 16..    body: owned by the B+tree, the free list or the meta page
+//! ```
+//! The body's first byte is its [`PageKind`].
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A page number. Page 0 is the meta page; the main file holds pages `0..page_count`.
+pub(crate) type PageNo = u32;
+
+/// Bytes of the page header that precedes the body.
+pub(crate) const PAGE_HEADER_LEN: usize = 16;
+
+/// Smallest page size: keys of [`crate::KEY_BYTES_MAX`] must fit four to a page.
+pub const PAGE_SIZE_MIN: usize = 4096;
+/// Largest page size: offsets inside a page are 16-bit... plus one, so 64 KiB is the end.
+pub const PAGE_SIZE_MAX: usize = 65536;
+/// The default page size.
+pub const PAGE_SIZE_DEFAULT: usize = 4096;
+
+/// What a page body holds: its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum PageKind {
+    /// Never written, or freed and zeroed.
+    Free = 0,
+    /// A B+tree leaf.
+    Leaf = 1,
+    /// A B+tree interior node.
+    Branch = 2,
+    /// One link of an overflow chain for a large value.
+    Overflow = 3,
+    /// A trunk page of the free list.
+    FreeTrunk = 4,
+    /// The meta page (page 0).
+    Meta = 5,
+}
+
+impl PageKind {
+    pub(crate) fn from_byte(b: u8) -> Option<PageKind> {
+        Some(match b {
+            0 => PageKind::Free,
+            1 => PageKind::Leaf,
+            2 => PageKind::Branch,
+            3 => PageKind::Overflow,
+            4 => PageKind::FreeTrunk,
+            5 => PageKind::Meta,
+            _ => return None,
+        })
+    }
+}
+
+/// A whole page: header and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PageBuf {
+    buf: Box<[u8]>,
+}
+
+impl PageBuf {
+    /// A zeroed page of `page_size` bytes.
+    pub(crate) fn zeroed(page_size: usize) -> PageBuf {
+        debug_assert!((PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size));
+        PageBuf { buf: vec![0u8; page_size].into_boxed_slice() }
+    }
+
+    /// Wraps raw bytes read from storage (not yet verified).
+    pub(crate) fn from_bytes(bytes: Box<[u8]>) -> PageBuf {
+        PageBuf { buf: bytes }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.buf[PAGE_HEADER_LEN..]
+    }
+
+    pub(crate) fn body_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[PAGE_HEADER_LEN..]
+    }
+
+    /// Stamps the header (page number, transaction id, checksum) before a write to storage.
+    pub(crate) fn seal(&mut self, no: PageNo, txn_id: u64) {
+        self.buf[4..8].copy_from_slice(&no.to_le_bytes());
+        self.buf[8..16].copy_from_slice(&txn_id.to_le_bytes());
+        let crc = crc32c::crc32c(&self.buf[4..]);
+        self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
+        debug_assert!(self.verify(no).is_ok());
+    }
+
+    /// Checks the checksum and page number after a read from storage.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] naming page `no`.
+    pub(crate) fn verify(&self, no: PageNo) -> Result<()> {
+        let stored = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        let actual = crc32c::crc32c(&self.buf[4..]);
+        if stored != actual {
+            return Err(Error::page(no, format!("checksum {stored:#010x} != {actual:#010x}")));
+        }
+        let at = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        if at != no {
+            return Err(Error::page(no, format!("holds page {at} (misdirected write)")));
+        }
+        Ok(())
+    }
+
+    /// The id of the transaction that last sealed this page.
+    pub(crate) fn txn_id(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.buf[8..16]);
+        u64::from_le_bytes(b)
+    }
+}
+
+/// A shared, immutable view of a page's body.
+#[derive(Clone, Debug)]
+pub(crate) struct PageRef(pub(crate) Arc<PageBuf>);
+
+impl Deref for PageRef {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.body()
+    }
+}
+
+/// Read access to pages as one transaction sees them.
+pub(crate) trait PageRead {
+    /// Bytes in a page body: page size less [`PAGE_HEADER_LEN`].
+    fn body_len(&self) -> usize;
+    /// The body of page `no` as this transaction sees it.
+    ///
+    /// # Errors
+    /// I/O errors; [`Error::Corruption`] when the page fails its checksum or is out of range.
+    fn page(&self, no: PageNo) -> Result<PageRef>;
+}
+
+/// Write access for the one write transaction. Pages changed here are private to the
+/// transaction until it commits.
+pub(crate) trait PageWrite: PageRead {
+    /// The body of page `no`, copied into the transaction's dirty set on first use.
+    ///
+    /// # Errors
+    /// As [`PageRead::page`], and limits on the dirty set.
+    fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]>;
+    /// A fresh page, zeroed and already dirty.
+    ///
+    /// # Errors
+    /// I/O errors, corruption of the free list, or the page count limit.
+    fn allocate(&mut self) -> Result<PageNo>;
+    /// Gives page `no` back for reuse. The caller must hold no reference to it in the tree.
+    ///
+    /// # Errors
+    /// I/O errors or corruption of the free list.
+    fn free(&mut self, no: PageNo) -> Result<()>;
+}

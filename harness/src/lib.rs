@@ -1,0 +1,2 @@
+//! The harness library: workloads, engine adapters, the driver, faults, checkers and reports.
+//! The `harness` binary (`src/main.rs`) is a thin command line over it.

@@ -1,0 +1,5 @@
+//! The `harness` command line.
+
+fn main() {
+    println!("harness: under construction");
+}
