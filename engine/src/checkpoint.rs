@@ -26,7 +26,11 @@ impl Shared {
             readers.keys().next().copied().unwrap_or(u64::MAX).min(w.latest_txn)
         };
         let full = limit == w.latest_txn;
-        let (copies, generation, salt) = self.collect_copies(limit);
+        let (mut copies, generation, salt) = self.collect_copies(limit);
+        if self.bug(crate::SeededBug::DropPageAtCheckpoint) && copies.len() > 1 {
+            copies.sort_unstable();
+            copies.remove(copies.len() / 2);
+        }
         if copies.is_empty() && !(full && (force_full || w.lsn > w.generation_lsn)) {
             return Ok(());
         }

@@ -135,7 +135,8 @@ impl Database {
         let meta = read_meta(main.as_ref())?;
         let page_size = meta.page_size as usize;
         let header = open_wal_header(wal.as_ref(), &meta, &opts)?;
-        let recovered = wal::recover(wal.as_ref(), &header, meta.last_txn_id)?;
+        let lax = crate::bugs::active(opts.seeded_bug, crate::SeededBug::AcceptBadFrameChecksum);
+        let recovered = wal::recover(wal.as_ref(), &header, meta.last_txn_id, lax)?;
         let shared = Arc::new(Shared::new(main, wal, opts, meta, header, page_size));
         shared.replay(&recovered)?;
         if !recovered.txns.is_empty() || recovered.torn_tail {
@@ -408,6 +409,11 @@ impl Shared {
         let page = PageBuf::from_bytes(buf);
         page.verify(no)?;
         Ok(page)
+    }
+
+    /// True when the seeded bug `b` is configured and honoured.
+    pub(crate) fn bug(&self, b: crate::SeededBug) -> bool {
+        crate::bugs::active(self.opts.seeded_bug, b)
     }
 
     pub(crate) fn check_poisoned(&self) -> Result<()> {

@@ -35,6 +35,7 @@
 )]
 
 mod btree;
+mod bugs;
 mod cache;
 mod check;
 mod checkpoint;
@@ -49,6 +50,7 @@ mod txn;
 mod wal;
 mod write;
 
+pub use bugs::SeededBug;
 pub use check::IntegrityReport;
 pub use db::Database;
 pub use error::{Error, Location, Result};

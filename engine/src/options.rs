@@ -38,6 +38,9 @@ pub struct Options {
     /// Seed for WAL salts. `None` draws them from the OS; a seed makes the files of a run
     /// byte-for-byte reproducible (the harness sets it).
     pub salt_seed: Option<u64>,
+    /// A deliberate defect for testing the harness; honoured only with the `seeded-bugs`
+    /// feature and rejected by [`Options::validate`] without it.
+    pub seeded_bug: Option<crate::SeededBug>,
 }
 
 /// Cache sizes below this starve a B+tree descent; above 1 TiB is surely a unit mistake.
@@ -59,6 +62,7 @@ impl Default for Options {
             wal_bytes_max: 16 << 30,
             txn_dirty_bytes_max: 4 << 30,
             salt_seed: None,
+            seeded_bug: None,
         }
     }
 }
@@ -82,6 +86,9 @@ impl Options {
         }
         if self.wal_bytes_max > WAL_BYTES_MAX || self.wal_checkpoint_bytes > self.wal_bytes_max {
             return bad(format!("wal_bytes_max {} / wal_checkpoint_bytes {}", self.wal_bytes_max, self.wal_checkpoint_bytes));
+        }
+        if self.seeded_bug.is_some() && !cfg!(feature = "seeded-bugs") {
+            return bad("seeded_bug needs the engine's `seeded-bugs` feature".into());
         }
         if let Durability::Normal { commits, millis } = self.durability {
             if commits == 0 || millis == 0 {

@@ -8,6 +8,7 @@ use parking_lot::lock_api::ArcMutexGuard;
 use parking_lot::RawMutex;
 
 use crate::btree;
+use crate::bugs::SeededBug;
 use crate::cache::{IntMap, Loc};
 use crate::db::{Shared, WriterState};
 use crate::error::{Error, Result};
@@ -211,6 +212,11 @@ impl WriteTxn {
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {
+        if self.shared.bug(SeededBug::KeepRolledBackPagesInCache) {
+            for (no, page) in self.dirty.drain() {
+                self.shared.cache.insert(Loc::Main(no), page);
+            }
+        }
         if self.w.take().is_some() {
             self.shared.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
         }
@@ -296,11 +302,12 @@ impl Shared {
         buf.clear();
         let mut offset = wal::frame_offset(first, self.page_size);
         let last = pages.len() - 1;
+        let commit_at = if self.bug(SeededBug::CommitRecordFirst) { 0 } else { last };
         for (i, (no, page)) in pages.iter_mut().enumerate() {
             Arc::make_mut(page).seal(*no, txn_id);
             header.page_no = *no;
             header.index = first + i as u64;
-            header.commit_page_count = if i == last { page_count } else { 0 };
+            header.commit_page_count = if i == commit_at { page_count } else { 0 };
             wal::encode_frame(&header, page, &mut buf);
             if buf.len() >= COMMIT_WRITE_BYTES_MAX || i == last {
                 self.wal.write_at(&buf, offset).map_err(|e| Error::io("wal append", e))?;
@@ -332,6 +339,10 @@ impl Shared {
     /// Durability per mode, then an automatic checkpoint if the WAL is large.
     fn finish_commit(&self, mut w: ArcMutexGuard<RawMutex, WriterState>, txn_id: u64) -> Result<()> {
         let wait_for = match self.opts.durability {
+            Durability::Full if self.bug(SeededBug::SkipCommitFsync) => {
+                self.visible.fetch_max(txn_id, Ordering::AcqRel);
+                None
+            }
             Durability::Full => Some(w.lsn),
             Durability::Normal { commits, millis } => {
                 self.visible.fetch_max(txn_id, Ordering::AcqRel);
