@@ -344,7 +344,7 @@ mod tests {
         let (s, h) = write_log(&[(1, 2), (2, 1), (3, 2)], 5)?;
         let f = s.open("wal", false)?;
         // Frame 1 (commit of txn 1) is damaged; frame 4 says 4 frames were synced.
-        f.write_at(&[0u8; 8], frame_offset(1, PS) + 100)?;
+        f.write_at(&[0xFFu8; 8], frame_offset(1, PS) + 100)?;
         let err = recover(f.as_ref(), &h, 0, false).err().ok_or("expected corruption")?;
         assert!(err.is_corruption(), "{err}");
         Ok(())
