@@ -407,12 +407,6 @@ pub(super) fn init_node(body: &mut [u8], kind: NodeKind, rightmost: PageNo) {
     }
 }
 
-/// Sets the rightmost child of a branch whose header has been validated.
-pub(super) fn set_rightmost(body: &mut [u8], child: PageNo) {
-    debug_assert!(child != 0);
-    put_u32(body, OFF_RIGHTMOST, child);
-}
-
 /// Makes room for a cell of `size` bytes at slot `idx` of page `no`, compacting when that
 /// helps. Returns the offset to write the cell at, or `None` when the page is too full.
 pub(super) fn reserve(

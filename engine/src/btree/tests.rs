@@ -1,5 +1,8 @@
 //! Tests of the B+tree on an in-memory page store.
 
+// Fill ratios are printed and compared as floats; counts here are far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -75,13 +78,10 @@ impl PageWrite for MemPages {
     }
 
     fn allocate(&mut self) -> Result<PageNo> {
-        let no = match self.free.pop() {
-            Some(no) => no,
-            None => {
-                self.next += 1;
-                self.next - 1
-            }
-        };
+        let no = self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        });
         self.pages
             .insert(no, Arc::new(PageBuf::zeroed(self.page_size)));
         Ok(no)
@@ -175,17 +175,34 @@ enum Op {
     Scan(Bound<Vec<u8>>, Bound<Vec<u8>>, bool),
 }
 
-/// Keys from a four-letter alphabet (many collisions), some padded long to deepen trees.
+/// Keys from a four-letter alphabet (many collisions), some padded long at the end.
 fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
-    (
-        prop::collection::vec(b'a'..b'e', 0..5),
-        prop::sample::select(vec![0usize, 0, 0, 40, 300, 1019]),
-    )
-        .prop_map(|(mut k, pad)| {
-            k.resize(k.len() + pad, b'z');
-            k.truncate(KEY_BYTES_MAX);
-            k
-        })
+    let pad = prop::sample::select(vec![0usize, 0, 0, 40, 300, 1019]);
+    (prop::collection::vec(b'a'..b'e', 0..5), pad).prop_map(|(mut key, pad)| {
+        key.resize(key.len() + pad, b'z');
+        key
+    })
+}
+
+/// Gives every key of a case the same prefix of `prefix_len` bytes: long separators make
+/// deep trees out of few keys, so branch splits and merges happen often.
+fn shape(prefix_len: usize, key: &[u8]) -> Vec<u8> {
+    let mut k = vec![b'a'; prefix_len];
+    k.extend_from_slice(key);
+    k.truncate(KEY_BYTES_MAX);
+    k
+}
+
+fn shape_bound(prefix_len: usize, b: &Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(shape(prefix_len, k)),
+        Bound::Excluded(k) => Bound::Excluded(shape(prefix_len, k)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn prefix_strategy() -> impl Strategy<Value = usize> {
+    prop::sample::select(vec![0usize, 16, 500, 1000])
 }
 
 fn value_len_strategy() -> impl Strategy<Value = usize> {
@@ -213,22 +230,29 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn run_ops(page_size: usize, ops: &[Op]) -> Result<()> {
+fn run_ops(page_size: usize, prefix_len: usize, ops: &[Op]) -> Result<()> {
     let mut tx = MemPages::new(page_size);
     let root = create(&mut tx)?;
     let mut model = BTreeMap::new();
     for op in ops {
         match op {
             Op::Insert(k, len, seed) => {
-                let v = value_of(*len, *seed);
-                let replaced = insert(&mut tx, root, k, &v)?;
-                assert_eq!(replaced, model.insert(k.clone(), v).is_some());
+                let (k, v) = (shape(prefix_len, k), value_of(*len, *seed));
+                let replaced = insert(&mut tx, root, &k, &v)?;
+                assert_eq!(replaced, model.insert(k, v).is_some());
             }
-            Op::Delete(k) => assert_eq!(delete(&mut tx, root, k)?, model.remove(k).is_some()),
-            Op::Get(k) => assert_eq!(get(&tx, root, k)?.as_ref(), model.get(k)),
+            Op::Delete(k) => {
+                let k = shape(prefix_len, k);
+                assert_eq!(delete(&mut tx, root, &k)?, model.remove(&k).is_some());
+            }
+            Op::Get(k) => {
+                let k = shape(prefix_len, k);
+                assert_eq!(get(&tx, root, &k)?.as_ref(), model.get(&k));
+            }
             Op::Scan(l, u, r) => {
+                let (l, u) = (shape_bound(prefix_len, l), shape_bound(prefix_len, u));
                 let got = scan(&tx, root, l.clone(), u.clone(), *r)?;
-                assert_eq!(got, model_range(&model, l, u, *r));
+                assert_eq!(got, model_range(&model, &l, &u, *r));
             }
         }
     }
@@ -247,16 +271,18 @@ fn run_ops(page_size: usize, ops: &[Op]) -> Result<()> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn btree_matches_model_4k(ops in prop::collection::vec(op_strategy(), 1..400)) {
-        prop_assert!(run_ops(4096, &ops).is_ok(), "{:?}", run_ops(4096, &ops));
+    fn btree_matches_model_4k(prefix in prefix_strategy(), ops in prop::collection::vec(op_strategy(), 1..600)) {
+        let outcome = run_ops(4096, prefix, &ops);
+        prop_assert!(outcome.is_ok(), "{:?}", outcome);
     }
 
     #[test]
-    fn btree_matches_model_16k(ops in prop::collection::vec(op_strategy(), 1..400)) {
-        prop_assert!(run_ops(16384, &ops).is_ok(), "{:?}", run_ops(16384, &ops));
+    fn btree_matches_model_16k(prefix in prefix_strategy(), ops in prop::collection::vec(op_strategy(), 1..600)) {
+        let outcome = run_ops(16384, prefix, &ops);
+        prop_assert!(outcome.is_ok(), "{:?}", outcome);
     }
 }
 
@@ -496,4 +522,187 @@ fn btree_scan_bounds() -> Result<()> {
     )?;
     assert_eq!(all.len(), 2_000);
     Ok(())
+}
+
+/// A tree with branches, leaves and overflow chains, for the corruption tests.
+fn build_mixed(page_size: usize) -> Result<(MemPages, PageNo)> {
+    let order: Vec<u64> = (0..3_000).map(|i| (i * 7919) % 3_000).collect();
+    let (mut tx, root) = build(page_size, &order)?;
+    for i in (0..3_000).step_by(50) {
+        insert(&mut tx, root, &key24(i), &value_of(10_000, 2))?;
+    }
+    Ok((tx, root))
+}
+
+/// Damages one to three pages the way a bug or a misdirected write might.
+fn corrupt(tx: &mut MemPages, rng: &mut StdRng) -> Result<()> {
+    let pages = tx.page_numbers();
+    for _ in 0..rng.random_range(1..=3) {
+        let no = pages[rng.random_range(0..pages.len())];
+        let body = tx.body_raw(no)?;
+        let len = body.len();
+        match rng.random_range(0..4) {
+            0 => {
+                for _ in 0..rng.random_range(1..8) {
+                    body[rng.random_range(0..64)] = rng.random();
+                }
+            }
+            1 => {
+                for _ in 0..rng.random_range(1..8) {
+                    body[rng.random_range(0..len)] = rng.random();
+                }
+            }
+            2 => body.iter_mut().for_each(|b| *b = rng.random()),
+            _ => {
+                // A header field or slot set to a plausible but wrong number.
+                let at = rng.random_range(0..128usize) & !1;
+                let v: u16 = rng.random_range(0..=u16::try_from(len).unwrap_or(u16::MAX));
+                body[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every operation on a damaged tree; results are ignored, only panics and hangs matter.
+fn exercise(tx: &mut MemPages, root: PageNo, rng: &mut StdRng) {
+    let _ = check(tx, root, &mut |_, _| Ok(()));
+    for _ in 0..20 {
+        let _ = get(tx, root, &key24(rng.random_range(0..3_000)));
+    }
+    for reverse in [false, true] {
+        let _ = scan(tx, root, Bound::Unbounded, Bound::Unbounded, reverse);
+        let lower = Bound::Included(key24(rng.random_range(0..3_000)));
+        let _ = scan(tx, root, lower, Bound::Excluded(key24(2_000)), reverse);
+    }
+    for _ in 0..30 {
+        let k = key24(rng.random_range(0..3_100));
+        let len = [0, 150, 1_500, 12_000][rng.random_range(0..4)];
+        let _ = insert(tx, root, &k, &value_of(len, 1));
+        let _ = delete(tx, root, &key24(rng.random_range(0..3_100)));
+    }
+    let _ = check(tx, root, &mut |_, _| Ok(()));
+    let _ = destroy(tx, root);
+}
+
+#[test]
+fn btree_survives_corrupt_pages() -> Result<()> {
+    const SEEDS: u64 = 400;
+    let (base, root) = build_mixed(4096)?;
+    let mut errors = 0;
+    for seed in 0..SEEDS {
+        let mut tx = base.clone();
+        let mut rng = StdRng::seed_from_u64(seed);
+        corrupt(&mut tx, &mut rng)?;
+        if check(&tx, root, &mut |_, _| Ok(())).is_err() {
+            errors += 1;
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| exercise(&mut tx, root, &mut rng)));
+        assert!(
+            outcome.is_ok(),
+            "panic on a damaged tree: reproduce with seed={seed}"
+        );
+    }
+    println!("check found corruption in {errors} of {SEEDS} damaged trees");
+    assert!(errors > SEEDS / 2);
+    Ok(())
+}
+
+/// Applies `damage` to a fresh mixed tree and requires `check` to report corruption.
+fn assert_check_fails(
+    what: &str,
+    damage: impl FnOnce(&mut MemPages, PageNo) -> Result<()>,
+) -> Result<()> {
+    let (mut tx, root) = build_mixed(4096)?;
+    check_all(&tx, root)?;
+    damage(&mut tx, root)?;
+    match check_all(&tx, root) {
+        Err(e) if e.is_corruption() => Ok(()),
+        other => panic!("{what}: check returned {other:?}"),
+    }
+}
+
+/// The page numbers along the leftmost path: root first, leaf last.
+fn leftmost_path(tx: &MemPages, root: PageNo) -> Result<Vec<PageNo>> {
+    let mut path = vec![root];
+    loop {
+        let no = path[path.len() - 1];
+        let page = tx.page(no)?;
+        let node = Node::open(&page, no)?;
+        if node.kind == NodeKind::Leaf {
+            return Ok(path);
+        }
+        path.push(node.child(0)?);
+    }
+}
+
+fn set_u16(body: &mut [u8], at: usize, v: u16) {
+    body[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn btree_check_detects_seeded_damage() -> Result<()> {
+    assert_check_fails("two keys swapped in a leaf", |tx, root| {
+        let leaf = leftmost_path(tx, root)?.pop().unwrap_or(root);
+        let body = tx.body_raw(leaf)?;
+        let at = node::LEAF_HEADER_LEN;
+        let (a, b) = (body[at..at + 2].to_vec(), body[at + 2..at + 4].to_vec());
+        body[at..at + 2].copy_from_slice(&b);
+        body[at + 2..at + 4].copy_from_slice(&a);
+        Ok(())
+    })?;
+    assert_check_fails("a separator raised above its right subtree", |tx, root| {
+        let body = tx.body_raw(root)?;
+        let off = node::get_u16(body, node::BRANCH_HEADER_LEN).unwrap_or(0);
+        body[off + node::CELL_HEADER_LEN] = 0xff;
+        Ok(())
+    })?;
+    assert_check_fails("fragmented byte count off by one", |tx, root| {
+        let leaf = leftmost_path(tx, root)?.pop().unwrap_or(root);
+        let body = tx.body_raw(leaf)?;
+        let frag = node::get_u16(body, 6).unwrap_or(0);
+        set_u16(body, 6, frag as u16 + 1);
+        Ok(())
+    })?;
+    assert_check_fails("leaf relabelled as a branch", |tx, root| {
+        let leaf = leftmost_path(tx, root)?.pop().unwrap_or(root);
+        tx.body_raw(leaf)?[0] = PageKind::Branch as u8;
+        Ok(())
+    })?;
+    assert_check_fails("leaf one level too high", |tx, root| {
+        let path = leftmost_path(tx, root)?;
+        assert!(path.len() >= 3);
+        // The root's first child pointer skips a level, straight to the leftmost leaf.
+        let body = tx.body_raw(root)?;
+        let off = node::get_u16(body, node::BRANCH_HEADER_LEN).unwrap_or(0);
+        body[off + 2..off + 6].copy_from_slice(&path[path.len() - 1].to_le_bytes());
+        Ok(())
+    })?;
+    assert_check_fails("overflow chunk length changed", |tx, root| {
+        let no = overflow_page(tx, root)?;
+        set_u16(tx.body_raw(no)?, 2, 100);
+        Ok(())
+    })?;
+    assert_check_fails("overflow chain cut short", |tx, root| {
+        let no = overflow_page(tx, root)?;
+        tx.body_raw(no)?[4..8].copy_from_slice(&0u32.to_le_bytes());
+        Ok(())
+    })?;
+    assert_check_fails("a leaked page", |tx, _| {
+        tx.allocate()?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The first page of the first overflow chain in the tree.
+fn overflow_page(tx: &MemPages, root: PageNo) -> Result<PageNo> {
+    let mut first = None;
+    check(tx, root, &mut |no, kind| {
+        if kind == PageKind::Overflow && first.is_none() {
+            first = Some(no);
+        }
+        Ok(())
+    })?;
+    first.ok_or_else(|| Error::page(root, "no overflow page"))
 }
