@@ -14,7 +14,10 @@ const SEED: u64 = 0x5EED;
 const VALUE_BYTES: usize = 150;
 
 fn keys_n() -> usize {
-    std::env::var("ENGINE_BENCH_KEYS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000)
+    std::env::var("ENGINE_BENCH_KEYS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 fn random_keys(n: usize, seed: u64) -> Vec<[u8; 24]> {
@@ -36,12 +39,19 @@ struct Loaded {
 }
 
 fn open(dir: &std::path::Path, durability: Durability) -> engine::Result<Database> {
-    let opts = Options { durability, cache_bytes_max: 1 << 30, ..Options::default() };
+    let opts = Options {
+        durability,
+        cache_bytes_max: 1 << 30,
+        ..Options::default()
+    };
     Database::open(dir.join("bench.db"), opts)
 }
 
 fn load(n: usize) -> engine::Result<Loaded> {
-    let dir = tempfile::tempdir().map_err(|e| engine::Error::Io { op: "tempdir", source: e })?;
+    let dir = tempfile::tempdir().map_err(|e| engine::Error::Io {
+        op: "tempdir",
+        source: e,
+    })?;
     let db = open(dir.path(), Durability::Full)?;
     let keys = random_keys(n, SEED);
     let value = [7u8; VALUE_BYTES];
@@ -52,7 +62,12 @@ fn load(n: usize) -> engine::Result<Loaded> {
     }
     tx.commit()?;
     db.checkpoint()?;
-    Ok(Loaded { _dir: dir, db, table, keys })
+    Ok(Loaded {
+        _dir: dir,
+        db,
+        table,
+        keys,
+    })
 }
 
 fn bench_reads(c: &mut Criterion, l: &Loaded) {
@@ -71,7 +86,9 @@ fn bench_reads(c: &mut Criterion, l: &Loaded) {
         b.iter(|| {
             let k = &l.keys[rng.random_range(0..l.keys.len())];
             let r = l.db.begin_read().ok()?;
-            let it = r.range(&l.table, Bound::Included(&k[..]), Bound::Unbounded, false).ok()?;
+            let it = r
+                .range(&l.table, Bound::Included(&k[..]), Bound::Unbounded, false)
+                .ok()?;
             Some(it.take(10).count())
         });
     });
@@ -114,12 +131,20 @@ fn bench_commits(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let modes = [
         ("full", Durability::Full),
-        ("normal", Durability::Normal { commits: 100, millis: 10 }),
+        (
+            "normal",
+            Durability::Normal {
+                commits: 100,
+                millis: 10,
+            },
+        ),
         ("off", Durability::Off),
     ];
     for (name, mode) in modes {
         let Ok(dir) = tempfile::tempdir() else { return };
-        let Ok(db) = open(dir.path(), mode) else { return };
+        let Ok(db) = open(dir.path(), mode) else {
+            return;
+        };
         let Ok(table) = db.begin_write().and_then(|mut tx| {
             let t = tx.create_table("c")?;
             tx.commit().map(|()| t)
@@ -155,7 +180,10 @@ fn bench_bulk_load(c: &mut Criterion) {
 }
 
 fn load_keys(keys: &[[u8; 24]]) -> engine::Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| engine::Error::Io { op: "tempdir", source: e })?;
+    let dir = tempfile::tempdir().map_err(|e| engine::Error::Io {
+        op: "tempdir",
+        source: e,
+    })?;
     let db = open(dir.path(), Durability::Full)?;
     let mut tx = db.begin_write()?;
     let t = tx.create_table("bulk")?;

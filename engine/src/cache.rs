@@ -50,7 +50,9 @@ impl Hasher for IntHasher {
         self.write_u64(u64::from(n));
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
 }
 
@@ -89,7 +91,11 @@ impl PageCache {
     pub(crate) fn new(bytes_max: usize, page_size: usize) -> PageCache {
         let slots_per_shard_max = (bytes_max / page_size / SHARDS).max(1);
         let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
-        PageCache { shards, slots_per_shard_max, counters: CacheCounters::default() }
+        PageCache {
+            shards,
+            slots_per_shard_max,
+            counters: CacheCounters::default(),
+        }
     }
 
     fn shard(&self, loc: Loc) -> &Mutex<Shard> {
@@ -122,12 +128,23 @@ impl PageCache {
         }
         if shard.slots.len() < self.slots_per_shard_max {
             let i = shard.slots.len();
-            shard.slots.push(Slot { loc, page, referenced: false });
+            shard.slots.push(Slot {
+                loc,
+                page,
+                referenced: false,
+            });
             shard.map.insert(loc, i);
             return;
         }
         let victim = Self::clock_victim(&mut shard);
-        let old = std::mem::replace(&mut shard.slots[victim], Slot { loc, page, referenced: false });
+        let old = std::mem::replace(
+            &mut shard.slots[victim],
+            Slot {
+                loc,
+                page,
+                referenced: false,
+            },
+        );
         shard.map.remove(&old.loc);
         shard.map.insert(loc, victim);
         debug_assert_eq!(shard.map.len(), shard.slots.len());
@@ -155,7 +172,12 @@ impl PageCache {
         for shard in &self.shards {
             let mut shard = shard.lock();
             shard.slots.retain(|s| matches!(s.loc, Loc::Main(_)));
-            let map = shard.slots.iter().enumerate().map(|(i, s)| (s.loc, i)).collect();
+            let map = shard
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.loc, i))
+                .collect();
             shard.map = map;
             shard.hand = 0;
         }
@@ -184,9 +206,20 @@ mod tests {
         let hot = Loc::Main(999);
         assert!(cache.get(hot).is_some());
         assert!(cache.get(Loc::Main(0)).is_none());
-        cache.insert(Loc::Wal { generation: 1, frame: 3 }, Arc::new(PageBuf::zeroed(ps)));
+        cache.insert(
+            Loc::Wal {
+                generation: 1,
+                frame: 3,
+            },
+            Arc::new(PageBuf::zeroed(ps)),
+        );
         cache.purge_wal();
-        assert!(cache.get(Loc::Wal { generation: 1, frame: 3 }).is_none());
+        assert!(cache
+            .get(Loc::Wal {
+                generation: 1,
+                frame: 3
+            })
+            .is_none());
         assert!(cache.get(hot).is_some());
     }
 }

@@ -48,7 +48,10 @@ struct Seen {
 impl Seen {
     fn mark(&mut self, no: PageNo, what: &str) -> Result<()> {
         if no == 0 || no >= self.page_count {
-            return Err(Error::page(no, format!("{what} page out of range 1..{}", self.page_count)));
+            return Err(Error::page(
+                no,
+                format!("{what} page out of range 1..{}", self.page_count),
+            ));
         }
         let (word, bit) = ((no / 64) as usize, no % 64);
         if self.bits[word] & (1 << bit) != 0 {
@@ -71,7 +74,10 @@ pub(crate) fn run(tx: &ReadTxn) -> Result<crate::IntegrityReport> {
     };
     report.pages_total = u64::from(meta.page_count);
     let words = (meta.page_count as usize).div_ceil(64);
-    let mut seen = Seen { bits: vec![0; words], page_count: meta.page_count };
+    let mut seen = Seen {
+        bits: vec![0; words],
+        page_count: meta.page_count,
+    };
     seen.bits[0] |= 1; // the meta page
     check_tree(tx, &mut seen, &mut report, "catalog", CATALOG_ROOT);
     match tx.tables() {
@@ -90,13 +96,23 @@ pub(crate) fn run(tx: &ReadTxn) -> Result<crate::IntegrityReport> {
         .collect();
     if !leaked.is_empty() {
         let first: Vec<String> = leaked.iter().take(10).map(ToString::to_string).collect();
-        report.problem(format!("{} pages leaked (neither used nor free): {}", leaked.len(), first.join(", ")));
+        report.problem(format!(
+            "{} pages leaked (neither used nor free): {}",
+            leaked.len(),
+            first.join(", ")
+        ));
     }
     debug_assert!(report.problems.len() <= PROBLEMS_MAX);
     Ok(report)
 }
 
-fn check_tree(tx: &impl PageRead, seen: &mut Seen, report: &mut IntegrityReport, name: &str, root: PageNo) -> u64 {
+fn check_tree(
+    tx: &impl PageRead,
+    seen: &mut Seen,
+    report: &mut IntegrityReport,
+    name: &str,
+    root: PageNo,
+) -> u64 {
     let mut visit = |no: PageNo, _kind: PageKind| seen.mark(no, name);
     match btree::check(tx, root, &mut visit) {
         Ok(stats) => stats.entries,
@@ -107,7 +123,12 @@ fn check_tree(tx: &impl PageRead, seen: &mut Seen, report: &mut IntegrityReport,
     }
 }
 
-fn check_free_list(tx: &ReadTxn, meta: &crate::meta::Meta, seen: &mut Seen, report: &mut IntegrityReport) {
+fn check_free_list(
+    tx: &ReadTxn,
+    meta: &crate::meta::Meta,
+    seen: &mut Seen,
+    report: &mut IntegrityReport,
+) {
     let mut trunk = meta.free_head;
     let mut count = 0u64;
     // Every trunk is itself a free page, so a chain longer than the page count is a cycle.
@@ -136,6 +157,9 @@ fn check_free_list(tx: &ReadTxn, meta: &crate::meta::Meta, seen: &mut Seen, repo
     }
     report.pages_free = count;
     if count != u64::from(meta.free_count) {
-        report.problem(format!("free list holds {count} pages, meta says {}", meta.free_count));
+        report.problem(format!(
+            "free list holds {count} pages, meta says {}",
+            meta.free_count
+        ));
     }
 }

@@ -23,7 +23,12 @@ impl Shared {
         self.wait_durable(w.lsn)?;
         let limit = {
             let readers = self.readers.lock();
-            readers.keys().next().copied().unwrap_or(u64::MAX).min(w.latest_txn)
+            readers
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(u64::MAX)
+                .min(w.latest_txn)
         };
         let full = limit == w.latest_txn;
         let (mut copies, generation, salt) = self.collect_copies(limit);
@@ -85,7 +90,9 @@ impl Shared {
     fn load_frame(&self, frame: u64, no: PageNo) -> Result<PageBuf> {
         let mut buf = vec![0u8; self.page_size].into_boxed_slice();
         let at = wal::frame_offset(frame, self.page_size) + wal::FRAME_HEADER_LEN as u64;
-        self.wal.read_at(&mut buf, at).map_err(|e| Error::io("checkpoint read", e))?;
+        self.wal
+            .read_at(&mut buf, at)
+            .map_err(|e| Error::io("checkpoint read", e))?;
         let page = PageBuf::from_bytes(buf);
         page.verify(no)?;
         Ok(page)
@@ -107,14 +114,18 @@ impl Shared {
             let next_adjacent = pages.get(i + 1).is_some_and(|(n, _)| *n == *no + 1);
             if !next_adjacent || run.len() + ps > COPY_RUN_BYTES_MAX {
                 let offset = u64::from(run_start) * ps as u64;
-                self.main.write_at(&run, offset).map_err(|e| Error::io("checkpoint write", e))?;
+                self.main
+                    .write_at(&run, offset)
+                    .map_err(|e| Error::io("checkpoint write", e))?;
                 run.clear();
             }
         }
         for (no, page) in pages {
             self.cache.insert(Loc::Main(*no), page.clone());
         }
-        self.stats.pages_written.fetch_add(pages.len() as u64, Ordering::Relaxed);
+        self.stats
+            .pages_written
+            .fetch_add(pages.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -131,11 +142,19 @@ impl Shared {
     fn reset_wal(&self, w: &mut WriterState, generation: u64, old_salt: u64) -> Result<()> {
         let next = generation + 1;
         let salt = crate::db::make_salt(self.opts.salt_seed, next, old_salt);
-        let header = WalHeader { page_size: self.page_size as u32, salt, generation: next };
-        self.wal.write_at(&header.encode(), 0).map_err(|e| Error::io("wal reset", e))?;
+        let header = WalHeader {
+            page_size: self.page_size as u32,
+            salt,
+            generation: next,
+        };
+        self.wal
+            .write_at(&header.encode(), 0)
+            .map_err(|e| Error::io("wal reset", e))?;
         let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
         if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
-            self.wal.set_len(WAL_HEADER_LEN).map_err(|e| Error::io("wal truncate", e))?;
+            self.wal
+                .set_len(WAL_HEADER_LEN)
+                .map_err(|e| Error::io("wal truncate", e))?;
         }
         self.wal.sync().map_err(|e| Error::io("wal sync", e))?;
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);

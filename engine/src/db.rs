@@ -15,8 +15,8 @@ use crate::options::{Durability, Metrics, Options};
 use crate::page::{PageBuf, PageNo, PageRef, PAGE_SIZE_MIN};
 use crate::storage::{FileStorage, Storage, StorageFile};
 use crate::txn::ReadTxn;
-use crate::write::WriteTxn;
 use crate::wal::{self, FrameHeader, WalHeader, WAL_HEADER_LEN};
+use crate::write::WriteTxn;
 
 /// Versions of pages in the WAL: page -> [(commit txn id, frame index)], oldest first.
 pub(crate) struct WalIndex {
@@ -31,7 +31,11 @@ impl WalIndex {
     /// The newest frame of `no` committed at or before `snap`.
     pub(crate) fn lookup(&self, no: PageNo, snap: u64) -> Option<u64> {
         let versions = self.pages.get(&no)?;
-        versions.iter().rev().find(|(txn, _)| *txn <= snap).map(|&(_, frame)| frame)
+        versions
+            .iter()
+            .rev()
+            .find(|(txn, _)| *txn <= snap)
+            .map(|&(_, frame)| frame)
     }
 }
 
@@ -96,7 +100,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("page_size", &self.shared.page_size).finish()
+        f.debug_struct("Database")
+            .field("page_size", &self.shared.page_size)
+            .finish()
     }
 }
 
@@ -111,7 +117,9 @@ impl Database {
     /// I/O errors, [`Error::Corruption`] for a damaged file, [`Error::InvalidArgument`].
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Database> {
         let path = path.as_ref();
-        let bad = || Error::InvalidArgument { detail: format!("bad database path {path:?}") };
+        let bad = || Error::InvalidArgument {
+            detail: format!("bad database path {}", path.display()),
+        };
         let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(bad)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -124,10 +132,14 @@ impl Database {
     ///
     /// # Errors
     /// As [`Database::open`].
+    // Taking the Arc by value keeps callers from juggling borrows of a trait object.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn open_with(storage: Arc<dyn Storage>, name: &str, opts: Options) -> Result<Database> {
         opts.validate()?;
         let main = storage.open(name, true).map_err(|e| Error::io("open", e))?;
-        let wal = storage.open(&wal_name(name), true).map_err(|e| Error::io("open", e))?;
+        let wal = storage
+            .open(&wal_name(name), true)
+            .map_err(|e| Error::io("open", e))?;
         if main.len().map_err(|e| Error::io("open", e))? == 0 {
             crate::write::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
@@ -137,7 +149,7 @@ impl Database {
         let header = open_wal_header(wal.as_ref(), &meta, &opts)?;
         let lax = crate::bugs::active(opts.seeded_bug, crate::SeededBug::AcceptBadFrameChecksum);
         let recovered = wal::recover(wal.as_ref(), &header, meta.last_txn_id, lax)?;
-        let shared = Arc::new(Shared::new(main, wal, opts, meta, header, page_size));
+        let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
         shared.replay(&recovered)?;
         if !recovered.txns.is_empty() || recovered.torn_tail {
             // Fold the log into the main file and start a new generation, so frames of a
@@ -146,7 +158,10 @@ impl Database {
             shared.checkpoint_locked(&mut w, true)?;
         }
         if let Durability::Normal { millis, .. } = shared.opts.durability {
-            spawn_flusher(Arc::downgrade(&shared), Duration::from_millis(u64::from(millis)));
+            spawn_flusher(
+                Arc::downgrade(&shared),
+                Duration::from_millis(u64::from(millis)),
+            );
         }
         Ok(Database { shared })
     }
@@ -212,14 +227,20 @@ impl Database {
 
 /// Reads and validates page 0.
 fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
-    let bad = |detail: &str| Error::Corruption { location: Location::Meta, detail: detail.into() };
+    let bad = |detail: &str| Error::Corruption {
+        location: Location::Meta,
+        detail: detail.into(),
+    };
     let mut first = vec![0u8; PAGE_SIZE_MIN];
-    main.read_at(&mut first, 0).map_err(|_| bad("main file shorter than one page"))?;
+    main.read_at(&mut first, 0)
+        .map_err(|_| bad("main file shorter than one page"))?;
     let page_size = Meta::peek_page_size(&first).ok_or_else(|| bad("no valid page size"))?;
     let mut buf = vec![0u8; page_size].into_boxed_slice();
-    main.read_at(&mut buf, 0).map_err(|_| bad("main file shorter than its page size"))?;
+    main.read_at(&mut buf, 0)
+        .map_err(|_| bad("main file shorter than its page size"))?;
     let page = PageBuf::from_bytes(buf);
-    page.verify(0).map_err(|e| bad(&format!("meta page: {e}")))?;
+    page.verify(0)
+        .map_err(|e| bad(&format!("meta page: {e}")))?;
     Meta::decode(page.body(), page_size)
 }
 
@@ -229,8 +250,13 @@ fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result
     let len = wal.len().map_err(|e| Error::io("open wal", e))?;
     let fresh = |generation: u64| -> Result<WalHeader> {
         let salt = make_salt(opts.salt_seed, generation, meta.checkpointed_salt);
-        let h = WalHeader { page_size: meta.page_size, salt, generation };
-        wal.write_at(&h.encode(), 0).map_err(|e| Error::io("wal header", e))?;
+        let h = WalHeader {
+            page_size: meta.page_size,
+            salt,
+            generation,
+        };
+        wal.write_at(&h.encode(), 0)
+            .map_err(|e| Error::io("wal header", e))?;
         wal.sync().map_err(|e| Error::io("wal sync", e))?;
         Ok(h)
     };
@@ -238,11 +264,15 @@ fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result
         return fresh(1);
     }
     let mut buf = [0u8; WAL_HEADER_LEN as usize];
-    wal.read_at(&mut buf, 0).map_err(|e| Error::io("wal header", e))?;
+    wal.read_at(&mut buf, 0)
+        .map_err(|e| Error::io("wal header", e))?;
     if let Some(h) = WalHeader::decode(&buf) {
         if h.page_size != meta.page_size {
             let detail = format!("page size {} != {}", h.page_size, meta.page_size);
-            return Err(Error::Corruption { location: Location::WalHeader, detail });
+            return Err(Error::Corruption {
+                location: Location::WalHeader,
+                detail,
+            });
         }
         return Ok(h);
     }
@@ -250,7 +280,10 @@ fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result
     if let Some(salt) = first_frame_salt(wal, meta.page_size as usize, len)? {
         if salt != meta.checkpointed_salt {
             let detail = "header invalid but frame 0 belongs to an uncheckpointed log".into();
-            return Err(Error::Corruption { location: Location::WalHeader, detail });
+            return Err(Error::Corruption {
+                location: Location::WalHeader,
+                detail,
+            });
         }
     }
     fresh(1)
@@ -262,8 +295,11 @@ fn first_frame_salt(wal: &dyn StorageFile, page_size: usize, len: u64) -> Result
         return Ok(None);
     }
     let mut buf = vec![0u8; size as usize];
-    wal.read_at(&mut buf, WAL_HEADER_LEN).map_err(|e| Error::io("wal scan", e))?;
-    Ok(wal::decode_frame(&buf).filter(|f| f.index == 0).map(|f| f.salt))
+    wal.read_at(&mut buf, WAL_HEADER_LEN)
+        .map_err(|e| Error::io("wal scan", e))?;
+    Ok(wal::decode_frame(&buf)
+        .filter(|f| f.index == 0)
+        .map(|f| f.salt))
 }
 
 /// A salt for a WAL generation: seeded (reproducible) or from the OS, never 0 and never
@@ -289,7 +325,9 @@ pub(crate) fn make_salt(seed: Option<u64>, generation: u64, avoid: u64) -> u64 {
 fn spawn_flusher(shared: Weak<Shared>, period: Duration) {
     std::thread::spawn(move || loop {
         std::thread::sleep(period);
-        let Some(shared) = shared.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         if shared.poisoned.load(Ordering::Acquire) {
             return;
         }
@@ -301,8 +339,7 @@ fn spawn_flusher(shared: Weak<Shared>, period: Duration) {
 
 impl Shared {
     fn new(
-        main: Arc<dyn StorageFile>,
-        wal: Arc<dyn StorageFile>,
+        (main, wal): (Arc<dyn StorageFile>, Arc<dyn StorageFile>),
         opts: Options,
         meta: Meta,
         header: WalHeader,
@@ -348,7 +385,11 @@ impl Shared {
         let mut index = self.index.write();
         for txn in &rec.txns {
             for &(page, frame) in &txn.frames {
-                index.pages.entry(page).or_default().push((txn.txn_id, frame));
+                index
+                    .pages
+                    .entry(page)
+                    .or_default()
+                    .push((txn.txn_id, frame));
             }
             w.latest_txn = txn.txn_id;
             w.next_txn_id = txn.txn_id + 1;
@@ -376,7 +417,10 @@ impl Shared {
         // between the lookup and the read.
         let index = self.index.read();
         let loc = match index.lookup(no, snap) {
-            Some(frame) => Loc::Wal { generation: index.generation, frame },
+            Some(frame) => Loc::Wal {
+                generation: index.generation,
+                frame,
+            },
             None => Loc::Main(no),
         };
         if let Some(page) = self.cache.get(loc) {
@@ -470,7 +514,12 @@ impl Shared {
     }
 
     /// A WAL frame header for the writer's next frame.
-    pub(crate) fn frame_header(&self, w: &WriterState, page_no: PageNo, txn_id: u64) -> FrameHeader {
+    pub(crate) fn frame_header(
+        &self,
+        w: &WriterState,
+        page_no: PageNo,
+        txn_id: u64,
+    ) -> FrameHeader {
         let salt = self.index.read().salt;
         FrameHeader {
             page_no,

@@ -49,7 +49,11 @@ pub enum Error {
     /// A value is longer than [`crate::VALUE_BYTES_MAX`].
     ValueTooLarge { len: usize, max: usize },
     /// A limit other than key or value size was reached (transaction size, WAL size, ...).
-    LimitExceeded { what: &'static str, value: u64, max: u64 },
+    LimitExceeded {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
     /// The named table does not exist in this transaction's snapshot.
     TableNotFound { name: String },
     /// `create_table` on a name that exists.
@@ -57,7 +61,7 @@ pub enum Error {
     /// The transaction was already committed or rolled back, or failed part-way and must be
     /// dropped.
     TransactionClosed,
-    /// An fsync failed earlier. The state of the OS page cache is unknown (see PostgreSQL's
+    /// An fsync failed earlier. The state of the OS page cache is unknown (see `PostgreSQL`'s
     /// "fsyncgate"), so the database refuses every write until it is closed and reopened.
     Poisoned,
     /// The options or arguments are invalid.
@@ -70,7 +74,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Corruption in page `no`.
     pub(crate) fn page(no: u32, detail: impl Into<String>) -> Error {
-        Error::Corruption { location: Location::Page(no), detail: detail.into() }
+        Error::Corruption {
+            location: Location::Page(no),
+            detail: detail.into(),
+        }
     }
 
     /// Maps an I/O error from storage, telling a full disk apart from other failures.
@@ -94,8 +101,10 @@ fn is_disk_full(e: &io::Error) -> bool {
     const ENOSPC: i32 = 28;
     const EFBIG: i32 = 27;
     const EDQUOT: i32 = 122;
-    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge)
-        || matches!(e.raw_os_error(), Some(ENOSPC | EFBIG | EDQUOT))
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(ENOSPC | EFBIG | EDQUOT))
 }
 
 impl fmt::Display for Error {

@@ -1,6 +1,6 @@
 //! The free list: a chain of trunk pages, each listing free page numbers.
 //!
-//! Trunk body: kind (FreeTrunk) | 3 zero bytes | next trunk u32 | entry count u32 |
+//! Trunk body: kind (`FreeTrunk`) | 3 zero bytes | next trunk u32 | entry count u32 |
 //! entries u32... Allocation pops from the head trunk, then reuses the trunk itself. Freed
 //! pages can be reused at once: readers see old page versions through the WAL index, not
 //! through the free list.
@@ -29,12 +29,18 @@ pub(crate) fn trunk_capacity(body_len: usize) -> usize {
 /// A trunk's next pointer and entry count, validated against `meta`.
 pub(crate) fn read_trunk(body: &[u8], no: PageNo, meta: &Meta) -> Result<(PageNo, usize)> {
     if body[0] != PageKind::FreeTrunk as u8 {
-        return Err(Error::page(no, format!("free list trunk has kind {}", body[0])));
+        return Err(Error::page(
+            no,
+            format!("free list trunk has kind {}", body[0]),
+        ));
     }
     let next = u32_at(body, 4);
     let count = u32_at(body, 8) as usize;
     if count > trunk_capacity(body.len()) || (next != 0 && next >= meta.page_count) {
-        return Err(Error::page(no, format!("free list trunk: next {next}, count {count}")));
+        return Err(Error::page(
+            no,
+            format!("free list trunk: next {next}, count {count}"),
+        ));
     }
     Ok((next, count))
 }
@@ -60,7 +66,11 @@ pub(crate) fn allocate(tx: &mut impl PageWrite, meta: &mut Meta) -> Result<PageN
     if head == 0 {
         if meta.page_count >= PAGE_COUNT_MAX {
             let (value, max) = (u64::from(meta.page_count), u64::from(PAGE_COUNT_MAX));
-            return Err(Error::LimitExceeded { what: "page count", value, max });
+            return Err(Error::LimitExceeded {
+                what: "page count",
+                value,
+                max,
+            });
         }
         meta.page_count += 1;
         return Ok(meta.page_count - 1);
@@ -72,7 +82,10 @@ pub(crate) fn allocate(tx: &mut impl PageWrite, meta: &mut Meta) -> Result<PageN
         let at = TRUNK_HEADER_LEN + 4 * (count - 1);
         let p = u32_at(body, at);
         if p == 0 || p >= snapshot.page_count || p == head {
-            return Err(Error::page(head, format!("free list entry {p} out of range")));
+            return Err(Error::page(
+                head,
+                format!("free list entry {p} out of range"),
+            ));
         }
         put_u32(body, 8, (count - 1) as u32);
         meta.free_count = meta.free_count.saturating_sub(1);
@@ -81,14 +94,20 @@ pub(crate) fn allocate(tx: &mut impl PageWrite, meta: &mut Meta) -> Result<PageN
     meta.free_head = next;
     meta.free_count = meta.free_count.saturating_sub(1);
     if (meta.free_head == 0) != (meta.free_count == 0) {
-        return Err(Error::page(head, "free list count disagrees with its chain"));
+        return Err(Error::page(
+            head,
+            "free list count disagrees with its chain",
+        ));
     }
     Ok(head)
 }
 
 /// Puts `no` on the free list.
 pub(crate) fn free(tx: &mut impl PageWrite, meta: &mut Meta, no: PageNo) -> Result<()> {
-    assert!(no != 0 && no < meta.page_count, "freeing page {no} out of range");
+    assert!(
+        no != 0 && no < meta.page_count,
+        "freeing page {no} out of range"
+    );
     let head = meta.free_head;
     if head != 0 {
         let snapshot = *meta;

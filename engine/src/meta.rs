@@ -68,13 +68,18 @@ impl Meta {
     /// # Errors
     /// [`Error::Corruption`] at [`Location::Meta`] for a wrong magic, version or field.
     pub(crate) fn decode(body: &[u8], page_size: usize) -> Result<Meta> {
-        let bad = |detail: String| Error::Corruption { location: Location::Meta, detail };
+        let bad = |detail: String| Error::Corruption {
+            location: Location::Meta,
+            detail,
+        };
         if body.len() < 48 || body[0] != PageKind::Meta as u8 || &body[1..8] != MAGIC {
             return Err(bad("bad magic: not an engine database".into()));
         }
         let version = u32_at(body, 8);
         if version != FORMAT_VERSION {
-            return Err(bad(format!("format version {version}, expected {FORMAT_VERSION}")));
+            return Err(bad(format!(
+                "format version {version}, expected {FORMAT_VERSION}"
+            )));
         }
         let meta = Meta {
             page_size: u32_at(body, 12),

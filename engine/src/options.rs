@@ -76,7 +76,9 @@ impl Options {
         let bad = |detail: String| Err(Error::InvalidArgument { detail });
         let ps = self.page_size;
         if !(PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&ps) || !ps.is_power_of_two() {
-            return bad(format!("page_size {ps}: a power of two in {PAGE_SIZE_MIN}..={PAGE_SIZE_MAX}"));
+            return bad(format!(
+                "page_size {ps}: a power of two in {PAGE_SIZE_MIN}..={PAGE_SIZE_MAX}"
+            ));
         }
         if !(CACHE_BYTES_MIN..=CACHE_BYTES_MAX).contains(&self.cache_bytes_max) {
             return bad(format!("cache_bytes_max {}", self.cache_bytes_max));
@@ -85,7 +87,10 @@ impl Options {
             return bad(format!("txn_dirty_bytes_max {}", self.txn_dirty_bytes_max));
         }
         if self.wal_bytes_max > WAL_BYTES_MAX || self.wal_checkpoint_bytes > self.wal_bytes_max {
-            return bad(format!("wal_bytes_max {} / wal_checkpoint_bytes {}", self.wal_bytes_max, self.wal_checkpoint_bytes));
+            return bad(format!(
+                "wal_bytes_max {} / wal_checkpoint_bytes {}",
+                self.wal_bytes_max, self.wal_checkpoint_bytes
+            ));
         }
         if self.seeded_bug.is_some() && !cfg!(feature = "seeded-bugs") {
             return bad("seeded_bug needs the engine's `seeded-bugs` feature".into());

@@ -70,7 +70,9 @@ impl PageBuf {
     /// A zeroed page of `page_size` bytes.
     pub(crate) fn zeroed(page_size: usize) -> PageBuf {
         debug_assert!((PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size));
-        PageBuf { buf: vec![0u8; page_size].into_boxed_slice() }
+        PageBuf {
+            buf: vec![0u8; page_size].into_boxed_slice(),
+        }
     }
 
     /// Wraps raw bytes read from storage (not yet verified).
@@ -107,20 +109,19 @@ impl PageBuf {
         let stored = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
         let actual = crc32c::crc32c(&self.buf[4..]);
         if stored != actual {
-            return Err(Error::page(no, format!("checksum {stored:#010x} != {actual:#010x}")));
+            return Err(Error::page(
+                no,
+                format!("checksum {stored:#010x} != {actual:#010x}"),
+            ));
         }
         let at = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
         if at != no {
-            return Err(Error::page(no, format!("holds page {at} (misdirected write)")));
+            return Err(Error::page(
+                no,
+                format!("holds page {at} (misdirected write)"),
+            ));
         }
         Ok(())
-    }
-
-    /// The id of the transaction that last sealed this page.
-    pub(crate) fn txn_id(&self) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.buf[8..16]);
-        u64::from_le_bytes(b)
     }
 }
 

@@ -39,6 +39,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
 }
 
 /// One open file. All I/O is positional, so one handle serves many threads.
+#[allow(clippy::len_without_is_empty)]
 pub trait StorageFile: Send + Sync + fmt::Debug {
     /// Fills `buf` from `offset`. Reading past the end is an `UnexpectedEof` error.
     ///
@@ -163,7 +164,9 @@ impl MemStorage {
 
     /// Replaces (or creates) the file `name` with `bytes`.
     pub fn put(&self, name: &str, bytes: Vec<u8>) {
-        let file = Arc::new(MemFile { data: Mutex::new(bytes) });
+        let file = Arc::new(MemFile {
+            data: Mutex::new(bytes),
+        });
         self.files.lock().insert(name.to_string(), file);
     }
 
@@ -197,7 +200,9 @@ impl Storage for MemStorage {
         if !create {
             return Err(io::Error::new(io::ErrorKind::NotFound, name.to_string()));
         }
-        let file = Arc::new(MemFile { data: Mutex::new(Vec::new()) });
+        let file = Arc::new(MemFile {
+            data: Mutex::new(Vec::new()),
+        });
         files.insert(name.to_string(), file.clone());
         Ok(file)
     }

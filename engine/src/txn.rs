@@ -33,7 +33,9 @@ pub struct ReadTxn {
 
 impl std::fmt::Debug for ReadTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadTxn").field("snapshot", &self.snap).finish()
+        f.debug_struct("ReadTxn")
+            .field("snapshot", &self.snap)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,8 +69,14 @@ impl ReadTxn {
     ///
     /// # Errors
     /// None at creation; the iterator yields I/O errors and corruption.
-    pub fn range(&self, table: &Table, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Result<Range<'_>> {
-        Ok(Range::new(self, table, lower, upper, reverse))
+    pub fn range(
+        &self,
+        table: &Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<Range<'_>> {
+        Ok(Range::new(self, *table, lower, upper, reverse))
     }
 
     /// Entries whose keys start with `prefix`, ascending.
@@ -78,7 +86,13 @@ impl ReadTxn {
     pub fn prefix(&self, table: &Table, prefix: &[u8]) -> Result<Range<'_>> {
         let upper = prefix_end(prefix);
         let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(Range::new(self, table, Bound::Included(prefix), upper, false))
+        Ok(Range::new(
+            self,
+            *table,
+            Bound::Included(prefix),
+            upper,
+            false,
+        ))
     }
 
     /// Names and handles of every table, sorted by name.
@@ -130,9 +144,11 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 /// Catalog values: the table's root page, little-endian.
 pub(crate) fn lookup_table(tx: &impl PageRead, name: &str) -> Result<Table> {
-    let catalog = catalog_root(tx)?;
+    let catalog = CATALOG_ROOT;
     let value = btree::get(tx, catalog, name.as_bytes())?;
-    let value = value.ok_or_else(|| Error::TableNotFound { name: name.to_string() })?;
+    let value = value.ok_or_else(|| Error::TableNotFound {
+        name: name.to_string(),
+    })?;
     decode_root(catalog, &value)
 }
 
@@ -140,21 +156,20 @@ fn decode_root(catalog: PageNo, value: &[u8]) -> Result<Table> {
     let bytes: [u8; 4] = value
         .try_into()
         .map_err(|_| Error::page(catalog, format!("catalog value of {} bytes", value.len())))?;
-    Ok(Table { root: u32::from_le_bytes(bytes) })
+    Ok(Table {
+        root: u32::from_le_bytes(bytes),
+    })
 }
 
 /// The catalog's root never moves: it is page 1.
 pub(crate) const CATALOG_ROOT: PageNo = 1;
 
-fn catalog_root(_tx: &impl PageRead) -> Result<PageNo> {
-    Ok(CATALOG_ROOT)
-}
-
 fn list_tables(tx: &impl PageRead) -> Result<Vec<(String, Table)>> {
     let mut cursor = btree::Cursor::new(CATALOG_ROOT, Bound::Unbounded, Bound::Unbounded, false);
     let mut out = Vec::new();
     while let Some((k, v)) = cursor.next(tx)? {
-        let name = String::from_utf8(k).map_err(|_| Error::page(CATALOG_ROOT, "table name not UTF-8"))?;
+        let name =
+            String::from_utf8(k).map_err(|_| Error::page(CATALOG_ROOT, "table name not UTF-8"))?;
         out.push((name, decode_root(CATALOG_ROOT, &v)?));
     }
     Ok(out)
@@ -179,10 +194,20 @@ impl<T: PageRead> PageReadDyn for T {
 }
 
 impl<'a> Range<'a> {
-    pub(crate) fn new<T: PageRead>(src: &'a T, t: &Table, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Range<'a> {
+    pub(crate) fn new<T: PageRead>(
+        src: &'a T,
+        t: Table,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        reverse: bool,
+    ) -> Range<'a> {
         let own = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
         let cursor = btree::Cursor::new(t.root, own(lower), own(upper), reverse);
-        Range { src, cursor, done: false }
+        Range {
+            src,
+            cursor,
+            done: false,
+        }
     }
 }
 

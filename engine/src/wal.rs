@@ -78,7 +78,11 @@ impl WalHeader {
         if crc32c::crc32c(&b[0..32]) != u32_at(b, 32) {
             return None;
         }
-        Some(WalHeader { page_size: u32_at(b, 12), salt: u64_at(b, 16), generation: u64_at(b, 24) })
+        Some(WalHeader {
+            page_size: u32_at(b, 12),
+            salt: u64_at(b, 16),
+            generation: u64_at(b, 24),
+        })
     }
 }
 
@@ -175,7 +179,12 @@ pub(crate) struct Recovered {
 /// # Errors
 /// I/O errors, and [`Error::Corruption`] for an invalid frame followed by valid ones that
 /// were written after it was synced.
-pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, min_txn: u64, lax: bool) -> Result<Recovered> {
+pub(crate) fn recover(
+    file: &dyn StorageFile,
+    h: &WalHeader,
+    min_txn: u64,
+    lax: bool,
+) -> Result<Recovered> {
     let page_size = h.page_size as usize;
     let len = file.len().map_err(|e| Error::io("wal scan", e))?;
     let frames_total = len.saturating_sub(WAL_HEADER_LEN) / frame_size(page_size);
@@ -186,7 +195,11 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, min_txn: u64, lax: 
     let mut scan = ChunkReader::new(file, page_size, frames_total);
     let mut stop = frames_total;
     while let Some((index, bytes)) = scan.next_frame()? {
-        let frame = if lax { decode_frame_unchecked(bytes) } else { decode_frame(bytes) };
+        let frame = if lax {
+            decode_frame_unchecked(bytes)
+        } else {
+            decode_frame(bytes)
+        };
         let frame = frame.filter(|f| f.salt == h.salt && f.index == index);
         let ok = frame.is_some_and(|f| {
             pending_txn.map_or(f.txn_id > last_txn, |t| t == f.txn_id)
@@ -200,7 +213,11 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, min_txn: u64, lax: 
         pending.push((f.page_no, index));
         if f.commit_page_count != 0 {
             let frames = std::mem::take(&mut pending);
-            let txn = RecoveredTxn { txn_id: f.txn_id, page_count: f.commit_page_count, frames };
+            let txn = RecoveredTxn {
+                txn_id: f.txn_id,
+                page_count: f.commit_page_count,
+                frames,
+            };
             out.txns.push(txn);
             out.end_frame = index + 1;
             last_txn = f.txn_id;
@@ -224,16 +241,27 @@ fn page_seal_ok(frame: &[u8], page_no: PageNo) -> bool {
 /// Looks past the end of the valid log for a frame that proves the tail was durable.
 ///
 /// `end` is the first frame after the last commit, `stop` the frame where the scan stopped.
-fn check_tail(file: &dyn StorageFile, h: &WalHeader, end: u64, stop: u64, total: u64) -> Result<()> {
+fn check_tail(
+    file: &dyn StorageFile,
+    h: &WalHeader,
+    end: u64,
+    stop: u64,
+    total: u64,
+) -> Result<()> {
     debug_assert!(end <= stop && stop <= total);
     let mut scan = ChunkReader::new(file, h.page_size as usize, total);
     scan.next = stop;
     while let Some((index, bytes)) = scan.next_frame()? {
-        let Some(f) = decode_frame(bytes) else { continue };
+        let Some(f) = decode_frame(bytes) else {
+            continue;
+        };
         if f.salt == h.salt && f.index == index && f.synced_upto > end {
             let offset = frame_offset(stop, h.page_size as usize);
             return Err(Error::Corruption {
-                location: Location::WalFrame { index: stop, offset },
+                location: Location::WalFrame {
+                    index: stop,
+                    offset,
+                },
                 detail: format!(
                     "invalid frame, but frame {index} was written after it was synced \
                      (synced_upto {})",
@@ -259,7 +287,15 @@ struct ChunkReader<'a> {
 impl<'a> ChunkReader<'a> {
     fn new(file: &'a dyn StorageFile, page_size: usize, total: u64) -> ChunkReader<'a> {
         let frame_bytes = FRAME_HEADER_LEN + page_size;
-        ChunkReader { file, frame_bytes, total, next: 0, buf: Vec::new(), buf_first: 0, buf_frames: 0 }
+        ChunkReader {
+            file,
+            frame_bytes,
+            total,
+            next: 0,
+            buf: Vec::new(),
+            buf_first: 0,
+            buf_frames: 0,
+        }
     }
 
     fn next_frame(&mut self) -> Result<Option<(u64, &[u8])>> {
@@ -271,7 +307,9 @@ impl<'a> ChunkReader<'a> {
             let count = RECOVERY_CHUNK_FRAMES.min(self.total - index);
             self.buf.resize(count as usize * self.frame_bytes, 0);
             let offset = WAL_HEADER_LEN + index * self.frame_bytes as u64;
-            self.file.read_at(&mut self.buf, offset).map_err(|e| Error::io("wal scan", e))?;
+            self.file
+                .read_at(&mut self.buf, offset)
+                .map_err(|e| Error::io("wal scan", e))?;
             self.buf_first = index;
             self.buf_frames = count;
         }
@@ -301,7 +339,11 @@ mod tests {
     fn write_log(txns: &[(u64, u32)], salt: u64) -> std::io::Result<(MemStorage, WalHeader)> {
         let s = MemStorage::new();
         let f = s.open("wal", true)?;
-        let h = WalHeader { page_size: PS as u32, salt, generation: 1 };
+        let h = WalHeader {
+            page_size: PS as u32,
+            salt,
+            generation: 1,
+        };
         f.write_at(&h.encode(), 0)?;
         let mut index = 0u64;
         for &(txn_id, pages) in txns {
@@ -323,7 +365,8 @@ mod tests {
     }
 
     #[test]
-    fn recovers_committed_and_drops_torn_tail() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn recovers_committed_and_drops_torn_tail(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (s, h) = write_log(&[(1, 2), (2, 3)], 99)?;
         let f = s.open("wal", false)?;
         let r = recover(f.as_ref(), &h, 0, false)?;
@@ -340,12 +383,15 @@ mod tests {
     }
 
     #[test]
-    fn invalid_frame_before_vouching_frame_is_corruption() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn invalid_frame_before_vouching_frame_is_corruption(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (s, h) = write_log(&[(1, 2), (2, 1), (3, 2)], 5)?;
         let f = s.open("wal", false)?;
         // Frame 1 (commit of txn 1) is damaged; frame 4 says 4 frames were synced.
         f.write_at(&[0xFFu8; 8], frame_offset(1, PS) + 100)?;
-        let err = recover(f.as_ref(), &h, 0, false).err().ok_or("expected corruption")?;
+        let err = recover(f.as_ref(), &h, 0, false)
+            .err()
+            .ok_or("expected corruption")?;
         assert!(err.is_corruption(), "{err}");
         Ok(())
     }
@@ -354,7 +400,11 @@ mod tests {
     fn stale_salt_frames_do_not_validate() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (s, _) = write_log(&[(1, 2)], 5)?;
         let f = s.open("wal", false)?;
-        let h2 = WalHeader { page_size: PS as u32, salt: 6, generation: 2 };
+        let h2 = WalHeader {
+            page_size: PS as u32,
+            salt: 6,
+            generation: 2,
+        };
         let r = recover(f.as_ref(), &h2, 0, false)?;
         assert!(r.txns.is_empty());
         assert!(WalHeader::decode(&h2.encode()).is_some());

@@ -39,7 +39,10 @@ pub struct WriteTxn {
 
 impl std::fmt::Debug for WriteTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteTxn").field("base", &self.snap).field("dirty", &self.dirty.len()).finish()
+        f.debug_struct("WriteTxn")
+            .field("base", &self.snap)
+            .field("dirty", &self.dirty.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +52,14 @@ impl WriteTxn {
         let w = shared.writer.lock_arc();
         shared.check_poisoned()?;
         let (meta, snap) = (w.meta, w.latest_txn);
-        Ok(WriteTxn { shared, w: Some(w), dirty: IntMap::default(), meta, snap, failed: false })
+        Ok(WriteTxn {
+            shared,
+            w: Some(w),
+            dirty: IntMap::default(),
+            meta,
+            snap,
+            failed: false,
+        })
     }
 
     /// Runs a mutation; a failure part-way leaves the dirty pages unknown, so the
@@ -79,11 +89,18 @@ impl WriteTxn {
     /// [`Error::TableExists`]; [`Error::InvalidArgument`] for an empty or too long name.
     pub fn create_table(&mut self, name: &str) -> Result<Table> {
         if name.is_empty() || name.len() > TABLE_NAME_BYTES_MAX {
-            let detail = format!("table name of {} bytes (1..={TABLE_NAME_BYTES_MAX})", name.len());
+            let detail = format!(
+                "table name of {} bytes (1..={TABLE_NAME_BYTES_MAX})",
+                name.len()
+            );
             return Err(Error::InvalidArgument { detail });
         }
         match self.table(name) {
-            Ok(_) => return Err(Error::TableExists { name: name.to_string() }),
+            Ok(_) => {
+                return Err(Error::TableExists {
+                    name: name.to_string(),
+                })
+            }
             Err(Error::TableNotFound { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -125,10 +142,16 @@ impl WriteTxn {
     /// errors, corruption and limits (the transaction must then be dropped).
     pub fn put(&mut self, table: &Table, key: &[u8], value: &[u8]) -> Result<()> {
         if key.len() > KEY_BYTES_MAX {
-            return Err(Error::KeyTooLarge { len: key.len(), max: KEY_BYTES_MAX });
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: KEY_BYTES_MAX,
+            });
         }
         if value.len() > VALUE_BYTES_MAX {
-            return Err(Error::ValueTooLarge { len: value.len(), max: VALUE_BYTES_MAX });
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: VALUE_BYTES_MAX,
+            });
         }
         self.mutate(|tx| btree::insert(tx, table.root(), key, value).map(|_| ()))
     }
@@ -163,7 +186,7 @@ impl WriteTxn {
         upper: std::ops::Bound<&[u8]>,
         reverse: bool,
     ) -> Result<Range<'_>> {
-        Ok(Range::new(self, table, lower, upper, reverse))
+        Ok(Range::new(self, *table, lower, upper, reverse))
     }
 
     /// Discards every change.
@@ -240,7 +263,11 @@ impl WriteTxn {
         let bytes = (self.dirty.len() + 1) * self.shared.page_size;
         let max = self.shared.opts.txn_dirty_bytes_max;
         if bytes > max {
-            return Err(Error::LimitExceeded { what: "txn dirty bytes", value: bytes as u64, max: max as u64 });
+            return Err(Error::LimitExceeded {
+                what: "txn dirty bytes",
+                value: bytes as u64,
+                max: max as u64,
+            });
         }
         Ok(())
     }
@@ -249,14 +276,20 @@ impl WriteTxn {
 impl PageWrite for WriteTxn {
     fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
         if no == 0 || no >= self.meta.page_count {
-            return Err(Error::page(no, format!("write outside 1..{}", self.meta.page_count)));
+            return Err(Error::page(
+                no,
+                format!("write outside 1..{}", self.meta.page_count),
+            ));
         }
         if !self.dirty.contains_key(&no) {
             self.reserve_dirty()?;
             let page = self.shared.read_page(no, self.snap)?;
             self.dirty.insert(no, page.0);
         }
-        let page = self.dirty.get_mut(&no).ok_or_else(|| Error::page(no, "dirty page vanished"))?;
+        let page = self
+            .dirty
+            .get_mut(&no)
+            .ok_or_else(|| Error::page(no, "dirty page vanished"))?;
         Ok(Arc::make_mut(page).body_mut())
     }
 
@@ -265,7 +298,8 @@ impl PageWrite for WriteTxn {
         let mut meta = self.meta;
         let no = freelist::allocate(self, &mut meta)?;
         self.meta = meta;
-        self.dirty.insert(no, Arc::new(PageBuf::zeroed(self.shared.page_size)));
+        self.dirty
+            .insert(no, Arc::new(PageBuf::zeroed(self.shared.page_size)));
         debug_assert!(no > 0 && no < self.meta.page_count);
         Ok(no)
     }
@@ -295,14 +329,22 @@ impl Shared {
         let first = w.lsn - w.generation_lsn;
         let end = WAL_HEADER_LEN + (first + pages.len() as u64) * frame_bytes;
         if end > self.opts.wal_bytes_max {
-            return Err(Error::LimitExceeded { what: "wal bytes", value: end, max: self.opts.wal_bytes_max });
+            return Err(Error::LimitExceeded {
+                what: "wal bytes",
+                value: end,
+                max: self.opts.wal_bytes_max,
+            });
         }
         let mut header = self.frame_header(w, 0, txn_id);
         let mut buf = std::mem::take(&mut w.frame_buf);
         buf.clear();
         let mut offset = wal::frame_offset(first, self.page_size);
         let last = pages.len() - 1;
-        let commit_at = if self.bug(SeededBug::CommitRecordFirst) { 0 } else { last };
+        let commit_at = if self.bug(SeededBug::CommitRecordFirst) {
+            0
+        } else {
+            last
+        };
         for (i, (no, page)) in pages.iter_mut().enumerate() {
             Arc::make_mut(page).seal(*no, txn_id);
             header.page_no = *no;
@@ -310,7 +352,9 @@ impl Shared {
             header.commit_page_count = if i == commit_at { page_count } else { 0 };
             wal::encode_frame(&header, page, &mut buf);
             if buf.len() >= COMMIT_WRITE_BYTES_MAX || i == last {
-                self.wal.write_at(&buf, offset).map_err(|e| Error::io("wal append", e))?;
+                self.wal
+                    .write_at(&buf, offset)
+                    .map_err(|e| Error::io("wal append", e))?;
                 offset += buf.len() as u64;
                 buf.clear();
             }
@@ -327,17 +371,28 @@ impl Shared {
         let mut index = self.index.write();
         let generation = index.generation;
         for (i, (no, _)) in pages.iter().enumerate() {
-            index.pages.entry(*no).or_default().push((txn_id, first_frame + i as u64));
+            index
+                .pages
+                .entry(*no)
+                .or_default()
+                .push((txn_id, first_frame + i as u64));
         }
         drop(index);
         for (i, (_, page)) in pages.iter().enumerate() {
-            let loc = Loc::Wal { generation, frame: first_frame + i as u64 };
+            let loc = Loc::Wal {
+                generation,
+                frame: first_frame + i as u64,
+            };
             self.cache.insert(loc, page.clone());
         }
     }
 
     /// Durability per mode, then an automatic checkpoint if the WAL is large.
-    fn finish_commit(&self, mut w: ArcMutexGuard<RawMutex, WriterState>, txn_id: u64) -> Result<()> {
+    fn finish_commit(
+        &self,
+        mut w: ArcMutexGuard<RawMutex, WriterState>,
+        txn_id: u64,
+    ) -> Result<()> {
         let wait_for = match self.opts.durability {
             Durability::Full if self.bug(SeededBug::SkipCommitFsync) => {
                 self.visible.fetch_max(txn_id, Ordering::AcqRel);
@@ -387,19 +442,26 @@ impl PageRead for Bootstrap {
         self.meta.page_size as usize - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
-        self.pages.get(&no).map(|p| PageRef(p.clone())).ok_or_else(|| Error::page(no, "bootstrap"))
+        self.pages
+            .get(&no)
+            .map(|p| PageRef(p.clone()))
+            .ok_or_else(|| Error::page(no, "bootstrap"))
     }
 }
 
 impl PageWrite for Bootstrap {
     fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
-        let page = self.pages.get_mut(&no).ok_or_else(|| Error::page(no, "bootstrap"))?;
+        let page = self
+            .pages
+            .get_mut(&no)
+            .ok_or_else(|| Error::page(no, "bootstrap"))?;
         Ok(Arc::make_mut(page).body_mut())
     }
     fn allocate(&mut self) -> Result<PageNo> {
         let no = self.meta.page_count;
         self.meta.page_count += 1;
-        self.pages.insert(no, Arc::new(PageBuf::zeroed(self.meta.page_size as usize)));
+        self.pages
+            .insert(no, Arc::new(PageBuf::zeroed(self.meta.page_size as usize)));
         Ok(no)
     }
     fn free(&mut self, no: PageNo) -> Result<()> {
@@ -418,11 +480,21 @@ pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> 
         last_txn_id: 0,
         checkpointed_salt: 0,
     };
-    let mut boot = Bootstrap { pages: IntMap::default(), meta };
+    let mut boot = Bootstrap {
+        pages: IntMap::default(),
+        meta,
+    };
     let root = btree::create(&mut boot)?;
-    assert_eq!(root, CATALOG_ROOT, "the catalog is the first page allocated");
+    assert_eq!(
+        root, CATALOG_ROOT,
+        "the catalog is the first page allocated"
+    );
     let mut buf = boot.meta.to_page(0).bytes().to_vec();
-    let mut catalog = boot.pages.remove(&root).map(Arc::unwrap_or_clone).ok_or_else(|| Error::page(root, "bootstrap"))?;
+    let mut catalog = boot
+        .pages
+        .remove(&root)
+        .map(Arc::unwrap_or_clone)
+        .ok_or_else(|| Error::page(root, "bootstrap"))?;
     catalog.seal(root, 0);
     buf.extend_from_slice(catalog.bytes());
     main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;

@@ -22,7 +22,11 @@ const CHILD_COMMITS_MAX: u64 = 1_000_000;
 
 fn opts() -> Options {
     // A small checkpoint threshold makes kills land inside checkpoints too.
-    Options { durability: Durability::Full, wal_checkpoint_bytes: 512 << 10, ..Options::default() }
+    Options {
+        durability: Durability::Full,
+        wal_checkpoint_bytes: 512 << 10,
+        ..Options::default()
+    }
 }
 
 fn marker(i: u64) -> Vec<u8> {
@@ -39,10 +43,17 @@ fn value(i: u64) -> Vec<u8> {
 fn recovered_prefix(db: &Database, t: &Table) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let r = db.begin_read()?;
     let mut last = None;
-    for (k, v) in r.prefix(t, b"commit")?.map(|e| e.map_err(Box::new)).collect::<Result<Vec<_>, _>>()? {
+    for (k, v) in r
+        .prefix(t, b"commit")?
+        .map(|e| e.map_err(Box::new))
+        .collect::<Result<Vec<_>, _>>()?
+    {
         let i: u64 = std::str::from_utf8(&k[6..])?.parse()?;
         let expected = last.map_or(0, |l: u64| l + 1);
-        assert_eq!(i, expected, "hole in the commit history: {expected} missing, {i} present");
+        assert_eq!(
+            i, expected,
+            "hole in the commit history: {expected} missing, {i} present"
+        );
         assert_eq!(v, value(i), "commit {i} has a wrong value");
         last = Some(i);
     }
@@ -77,7 +88,10 @@ fn kill9_loses_no_acknowledged_commit() -> TestResult {
         return child(Path::new(&dir));
     }
     let dir = tempfile::tempdir()?;
-    let seed: u64 = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     println!("seed {seed} (reproduce: SEED={seed} cargo test -p engine --test crash_kill9)");
     let mut acked_max: Option<u64> = None;
     for cycle in 0..CYCLES {
@@ -86,24 +100,42 @@ fn kill9_loses_no_acknowledged_commit() -> TestResult {
         acked_max = last.or(acked_max);
         let db = Database::open(dir.path().join("db"), opts())?;
         let report = db.check_integrity()?;
-        assert!(report.is_ok(), "cycle {cycle} seed {seed}: {:?}", report.problems);
+        assert!(
+            report.is_ok(),
+            "cycle {cycle} seed {seed}: {:?}",
+            report.problems
+        );
         let t = db.begin_read()?.table("kv")?;
         let recovered = recovered_prefix(&db, &t)?;
         if let Some(a) = acked_max {
             let r = recovered.unwrap_or(0);
-            assert!(recovered.is_some() && r >= a, "cycle {cycle} seed {seed}: acked {a}, recovered {recovered:?}");
+            assert!(
+                recovered.is_some() && r >= a,
+                "cycle {cycle} seed {seed}: acked {a}, recovered {recovered:?}"
+            );
         }
         acked_max = recovered;
     }
-    assert!(acked_max.is_some_and(|a| a > 0), "the child never committed");
+    assert!(
+        acked_max.is_some_and(|a| a > 0),
+        "the child never committed"
+    );
     Ok(())
 }
 
 /// Runs the child until `delay` has passed, SIGKILLs it, and returns its last acked commit.
-fn run_child_and_kill(dir: &Path, delay: Duration) -> Result<Option<u64>, Box<dyn std::error::Error>> {
+fn run_child_and_kill(
+    dir: &Path,
+    delay: Duration,
+) -> Result<Option<u64>, Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
-        .args(["--exact", "kill9_loses_no_acknowledged_commit", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "kill9_loses_no_acknowledged_commit",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -113,7 +145,10 @@ fn run_child_and_kill(dir: &Path, delay: Duration) -> Result<Option<u64>, Box<dy
     let reader = std::thread::spawn(move || {
         let mut last = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(n) = line.strip_prefix("acked ").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = line
+                .strip_prefix("acked ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 last = Some(n);
             }
         }

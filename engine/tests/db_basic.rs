@@ -38,7 +38,11 @@ fn commit_reopen_and_rollback() -> TestResult {
     let r = db.begin_read()?;
     let t = r.table("kv")?;
     for i in 0..2000 {
-        assert_eq!(r.get(&t, &key(i))?, Some(format!("value{i}").into_bytes()), "key {i}");
+        assert_eq!(
+            r.get(&t, &key(i))?,
+            Some(format!("value{i}").into_bytes()),
+            "key {i}"
+        );
     }
     let report = db.check_integrity()?;
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -56,7 +60,11 @@ fn snapshot_isolation_beside_writer() -> TestResult {
     let before = db.begin_read()?;
     let mut tx = db.begin_write()?;
     tx.put(&t, b"a", b"2")?;
-    assert_eq!(before.get(&t, b"a")?, Some(b"1".to_vec()), "uncommitted write leaked");
+    assert_eq!(
+        before.get(&t, b"a")?,
+        Some(b"1".to_vec()),
+        "uncommitted write leaked"
+    );
     tx.commit()?;
     db.checkpoint()?;
     assert_eq!(before.get(&t, b"a")?, Some(b"1".to_vec()), "snapshot moved");
@@ -79,7 +87,12 @@ fn range_scans_both_directions() -> TestResult {
     let r = db.begin_read()?;
     let (lo, hi) = (key(100), key(110));
     let fwd: Vec<Vec<u8>> = r
-        .range(&t, Bound::Included(&lo[..]), Bound::Excluded(&hi[..]), false)?
+        .range(
+            &t,
+            Bound::Included(&lo[..]),
+            Bound::Excluded(&hi[..]),
+            false,
+        )?
         .map(|e| e.map(|(k, _)| k))
         .collect::<Result<_, _>>()?;
     assert_eq!(fwd, (100..110).map(key).collect::<Vec<_>>());
@@ -95,9 +108,20 @@ fn range_scans_both_directions() -> TestResult {
 
 #[test]
 fn wal_checkpoint_and_modes() -> TestResult {
-    for durability in [Durability::Full, Durability::Normal { commits: 4, millis: 5 }, Durability::Off] {
+    for durability in [
+        Durability::Full,
+        Durability::Normal {
+            commits: 4,
+            millis: 5,
+        },
+        Durability::Off,
+    ] {
         let storage = MemStorage::new();
-        let opts = Options { durability, wal_checkpoint_bytes: 256 << 10, ..Options::default() };
+        let opts = Options {
+            durability,
+            wal_checkpoint_bytes: 256 << 10,
+            ..Options::default()
+        };
         let db = open(&storage, opts.clone())?;
         let mut tx = db.begin_write()?;
         let t = tx.create_table("kv")?;
@@ -126,13 +150,28 @@ fn limits_are_errors() -> TestResult {
     let mut tx = db.begin_write()?;
     let t = tx.create_table("kv")?;
     let big_key = vec![1u8; engine::KEY_BYTES_MAX + 1];
-    assert!(matches!(tx.put(&t, &big_key, b"x"), Err(Error::KeyTooLarge { .. })));
+    assert!(matches!(
+        tx.put(&t, &big_key, b"x"),
+        Err(Error::KeyTooLarge { .. })
+    ));
     let big_value = vec![1u8; engine::VALUE_BYTES_MAX + 1];
-    assert!(matches!(tx.put(&t, b"k", &big_value), Err(Error::ValueTooLarge { .. })));
+    assert!(matches!(
+        tx.put(&t, b"k", &big_value),
+        Err(Error::ValueTooLarge { .. })
+    ));
     tx.put(&t, b"k", &vec![7u8; engine::VALUE_BYTES_MAX])?;
     tx.commit()?;
-    assert_eq!(db.begin_read()?.get(&t, b"k")?.map(|v| v.len()), Some(engine::VALUE_BYTES_MAX));
-    assert!(matches!(db.begin_write()?.create_table("kv"), Err(Error::TableExists { .. })));
-    assert!(matches!(db.begin_read()?.table("nope"), Err(Error::TableNotFound { .. })));
+    assert_eq!(
+        db.begin_read()?.get(&t, b"k")?.map(|v| v.len()),
+        Some(engine::VALUE_BYTES_MAX)
+    );
+    assert!(matches!(
+        db.begin_write()?.create_table("kv"),
+        Err(Error::TableExists { .. })
+    ));
+    assert!(matches!(
+        db.begin_read()?.table("nope"),
+        Err(Error::TableNotFound { .. })
+    ));
     Ok(())
 }

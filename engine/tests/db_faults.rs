@@ -35,7 +35,10 @@ struct FaultyFile {
 impl Storage for Faulty {
     fn open(&self, name: &str, create: bool) -> io::Result<Arc<dyn StorageFile>> {
         let inner = self.inner.open(name, create)?;
-        Ok(Arc::new(FaultyFile { inner, sw: self.sw.clone() }))
+        Ok(Arc::new(FaultyFile {
+            inner,
+            sw: self.sw.clone(),
+        }))
     }
     fn remove(&self, name: &str) -> io::Result<()> {
         self.inner.remove(name)
@@ -60,7 +63,9 @@ impl StorageFile for FaultyFile {
     }
     fn sync(&self) -> io::Result<()> {
         self.sw.syncs.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(self.sw.sync_delay_ms.load(Ordering::SeqCst)));
+        std::thread::sleep(Duration::from_millis(
+            self.sw.sync_delay_ms.load(Ordering::SeqCst),
+        ));
         if self.sw.fail_next_sync.swap(false, Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(5));
         }
@@ -75,7 +80,10 @@ impl StorageFile for FaultyFile {
 }
 
 fn open(mem: &MemStorage, sw: &Arc<Switches>, opts: Options) -> engine::Result<Database> {
-    let storage: Arc<dyn Storage> = Arc::new(Faulty { inner: mem.clone(), sw: sw.clone() });
+    let storage: Arc<dyn Storage> = Arc::new(Faulty {
+        inner: mem.clone(),
+        sw: sw.clone(),
+    });
     Database::open_with(storage, "db", opts)
 }
 
@@ -113,9 +121,21 @@ fn group_commit_shares_fsyncs() -> TestResult {
     let fsyncs = after.fsyncs - before.fsyncs;
     assert_eq!(commits, threads * per_thread);
     // At most one fsync per commit, and with 3 ms fsyncs and 4 committers, far fewer.
-    assert!(fsyncs < commits, "fsyncs {fsyncs} for {commits} commits: no group commit");
+    assert!(
+        fsyncs < commits,
+        "fsyncs {fsyncs} for {commits} commits: no group commit"
+    );
     let r = db.begin_read()?;
-    assert_eq!(r.range(&t, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, false)?.count() as u64, commits);
+    assert_eq!(
+        r.range(
+            &t,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false
+        )?
+        .count() as u64,
+        commits
+    );
     Ok(())
 }
 
@@ -210,11 +230,15 @@ fn flipped_byte_in_main_file_is_corruption_not_data() -> TestResult {
 
 #[test]
 fn readers_run_beside_a_writer() -> TestResult {
-    let db = Arc::new(open(&MemStorage::new(), &Arc::new(Switches::default()), Options {
-        durability: Durability::Off,
-        wal_checkpoint_bytes: 1 << 20,
-        ..Options::default()
-    })?);
+    let db = Arc::new(open(
+        &MemStorage::new(),
+        &Arc::new(Switches::default()),
+        Options {
+            durability: Durability::Off,
+            wal_checkpoint_bytes: 1 << 20,
+            ..Options::default()
+        },
+    )?);
     let mut tx = db.begin_write()?;
     let t = tx.create_table("kv")?;
     for i in 0..1000u32 {
@@ -241,7 +265,9 @@ fn readers_run_beside_a_writer() -> TestResult {
                     while snapshots < 200 {
                         let r = db.begin_read().map_err(|e| e.to_string())?;
                         let first = r.get(&t, &0u32.to_be_bytes()).map_err(|e| e.to_string())?;
-                        let last = r.get(&t, &999u32.to_be_bytes()).map_err(|e| e.to_string())?;
+                        let last = r
+                            .get(&t, &999u32.to_be_bytes())
+                            .map_err(|e| e.to_string())?;
                         if first != last {
                             return Err(format!("torn snapshot: {first:?} vs {last:?}"));
                         }

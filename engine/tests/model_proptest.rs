@@ -65,7 +65,11 @@ struct Sut {
 
 fn opts() -> Options {
     // A tiny cache and checkpoint threshold exercise eviction and auto-checkpoints.
-    Options { cache_bytes_max: 64 << 10, wal_checkpoint_bytes: 128 << 10, ..Options::default() }
+    Options {
+        cache_bytes_max: 64 << 10,
+        wal_checkpoint_bytes: 128 << 10,
+        ..Options::default()
+    }
 }
 
 impl Sut {
@@ -74,7 +78,12 @@ impl Sut {
         let mut tx = db.begin_write()?;
         let table = tx.open_or_create_table("t")?;
         tx.commit()?;
-        Ok(Sut { storage, db, table, tx: None })
+        Ok(Sut {
+            storage,
+            db,
+            table,
+            tx: None,
+        })
     }
 
     fn tx(&mut self) -> engine::Result<&mut WriteTxn> {
@@ -103,11 +112,19 @@ fn err(e: engine::Error) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
 
-fn step(sut: &mut Sut, committed: &mut Model, pending: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+fn step(
+    sut: &mut Sut,
+    committed: &mut Model,
+    pending: &mut Model,
+    op: &Op,
+) -> Result<(), TestCaseError> {
     match *op {
         Op::Put(k, v) => {
             let t = sut.table;
-            sut.tx().map_err(err)?.put(&t, &key(k), &value(k, v)).map_err(err)?;
+            sut.tx()
+                .map_err(err)?
+                .put(&t, &key(k), &value(k, v))
+                .map_err(err)?;
             pending.insert(key(k), value(k, v));
         }
         Op::Delete(k) => {
@@ -118,7 +135,12 @@ fn step(sut: &mut Sut, committed: &mut Model, pending: &mut Model, op: &Op) -> R
         Op::Get(k) => {
             let got = match &sut.tx {
                 Some(tx) => tx.get(&sut.table, &key(k)).map_err(err)?,
-                None => sut.db.begin_read().map_err(err)?.get(&sut.table, &key(k)).map_err(err)?,
+                None => sut
+                    .db
+                    .begin_read()
+                    .map_err(err)?
+                    .get(&sut.table, &key(k))
+                    .map_err(err)?,
             };
             prop_assert_eq!(got.as_ref(), pending.get(&key(k)));
         }
@@ -126,11 +148,19 @@ fn step(sut: &mut Sut, committed: &mut Model, pending: &mut Model, op: &Op) -> R
             let (lo, hi) = (key(a.min(b)), key(a.max(b)));
             let r = sut.db.begin_read().map_err(err)?;
             let got: Vec<_> = r
-                .range(&sut.table, Bound::Included(&lo[..]), Bound::Excluded(&hi[..]), rev)
+                .range(
+                    &sut.table,
+                    Bound::Included(&lo[..]),
+                    Bound::Excluded(&hi[..]),
+                    rev,
+                )
                 .map_err(err)?
                 .collect::<Result<_, _>>()
                 .map_err(err)?;
-            let mut want: Vec<_> = committed.range(lo..hi).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut want: Vec<_> = committed
+                .range(lo..hi)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             if rev {
                 want.reverse();
             }
