@@ -39,8 +39,8 @@ impl Shared {
         if copies.is_empty() && !(full && (force_full || w.lsn > w.generation_lsn)) {
             return Ok(());
         }
-        // Step 2: copy the newest version of each page (and, for a full checkpoint, a meta
-        // page that records which WAL generation is now folded in).
+        // Step 2: copy the newest version of each page. Only pages in the WAL are written,
+        // so a torn main-file page is always still covered by its frame until step 4.
         let mut pages = Vec::with_capacity(copies.len() + 1);
         for (no, frame) in copies {
             let loc = Loc::Wal { generation, frame };
@@ -49,12 +49,6 @@ impl Shared {
                 None => Arc::new(self.load_frame(frame, no)?),
             };
             pages.push((no, page));
-        }
-        if full {
-            w.meta.checkpointed_salt = salt;
-            w.meta.last_txn_id = w.latest_txn;
-            pages.retain(|(no, _)| *no != 0);
-            pages.push((0, Arc::new(w.meta.to_page(w.latest_txn))));
         }
         pages.sort_by_key(|(no, _)| *no);
         self.write_main(&pages)?;

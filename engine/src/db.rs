@@ -146,19 +146,16 @@ impl Database {
         }
         let meta = read_meta(main.as_ref())?;
         let page_size = meta.page_size as usize;
-        let header = open_wal_header(wal.as_ref(), &meta, &opts)?;
+        let (header, adopted) = open_wal_header(wal.as_ref(), &meta, &opts)?;
         let lax = crate::bugs::active(opts.seeded_bug, crate::SeededBug::AcceptBadFrameChecksum);
-        // A checkpoint that synced the main file but died before resetting the WAL leaves a
-        // log whose every frame is already folded in: skip it (found by the kill -9 test).
-        let folded = header.salt == meta.checkpointed_salt;
-        let recovered = if folded {
-            wal::Recovered::default()
-        } else {
-            wal::recover(wal.as_ref(), &header, meta.last_txn_id, lax)?
-        };
+        // Every valid frame of the generation is replayed, even if an earlier checkpoint
+        // already copied it: copying again is idempotent, and trusting the main file's meta
+        // page to say what was copied is unsafe when that checkpoint died part-way (found by
+        // the kill -9 test).
+        let recovered = wal::recover(wal.as_ref(), &header, lax)?;
         let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
         shared.replay(&recovered)?;
-        if folded || !recovered.txns.is_empty() || recovered.torn_tail {
+        if adopted || !recovered.txns.is_empty() || recovered.torn_tail {
             // Fold the log into the main file and start a new generation, so frames of a
             // torn tail can never be mistaken for frames of a later transaction.
             let mut w = shared.writer.lock();
@@ -251,12 +248,21 @@ fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
     Meta::decode(page.body(), page_size)
 }
 
-/// Reads the WAL header, or writes a fresh one when the WAL is empty or its header was torn
-/// after a completed checkpoint.
-fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result<WalHeader> {
+/// Reads the WAL header. When it is missing or invalid: if frame 0 validates, its salt names
+/// the generation to replay (the header was torn by a reset after a completed checkpoint,
+/// or damaged later; replaying is right either way), and `true` says a new header is due.
+/// Otherwise a fresh header is written.
+fn open_wal_header(
+    wal: &dyn StorageFile,
+    meta: &Meta,
+    opts: &Options,
+) -> Result<(WalHeader, bool)> {
     let len = wal.len().map_err(|e| Error::io("open wal", e))?;
-    let fresh = |generation: u64| -> Result<WalHeader> {
-        let salt = make_salt(opts.salt_seed, generation, meta.checkpointed_salt);
+    let fresh = |generation: u64| -> Result<(WalHeader, bool)> {
+        let seed = opts
+            .salt_seed
+            .map(|s| s ^ meta.last_txn_id.rotate_left(32) ^ len);
+        let salt = make_salt(seed, generation, 0);
         let h = WalHeader {
             page_size: meta.page_size,
             salt,
@@ -265,7 +271,7 @@ fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result
         wal.write_at(&h.encode(), 0)
             .map_err(|e| Error::io("wal header", e))?;
         wal.sync().map_err(|e| Error::io("wal sync", e))?;
-        Ok(h)
+        Ok((h, false))
     };
     if len < WAL_HEADER_LEN {
         return fresh(1);
@@ -281,17 +287,15 @@ fn open_wal_header(wal: &dyn StorageFile, meta: &Meta, opts: &Options) -> Result
                 detail,
             });
         }
-        return Ok(h);
+        return Ok((h, false));
     }
-    // A torn header is harmless only if no frame of a live generation follows it.
     if let Some(salt) = first_frame_salt(wal, meta.page_size as usize, len)? {
-        if salt != meta.checkpointed_salt {
-            let detail = "header invalid but frame 0 belongs to an uncheckpointed log".into();
-            return Err(Error::Corruption {
-                location: Location::WalHeader,
-                detail,
-            });
-        }
+        let h = WalHeader {
+            page_size: meta.page_size,
+            salt,
+            generation: 0,
+        };
+        return Ok((h, true));
     }
     fresh(1)
 }
@@ -357,7 +361,8 @@ impl Shared {
             generation: header.generation,
             salt: header.salt,
             pages: IntMap::default(),
-            backfilled_txn: meta.last_txn_id,
+            // Nothing of the WAL on disk is known to be in the main file.
+            backfilled_txn: 0,
         };
         let writer = WriterState {
             lsn: 0,
@@ -390,16 +395,16 @@ impl Shared {
     fn replay(&self, rec: &wal::Recovered) -> Result<()> {
         let mut w = self.writer.lock();
         let mut index = self.index.write();
+        // A replayed generation may have been checkpointed already, so its ids can be at or
+        // below the meta page's: renumber its commits after the meta page's last id. Ids only
+        // need to grow within one generation, and the open checkpoint starts a new one.
         for txn in &rec.txns {
+            let id = w.latest_txn + 1;
             for &(page, frame) in &txn.frames {
-                index
-                    .pages
-                    .entry(page)
-                    .or_default()
-                    .push((txn.txn_id, frame));
+                index.pages.entry(page).or_default().push((id, frame));
             }
-            w.latest_txn = txn.txn_id;
-            w.next_txn_id = txn.txn_id + 1;
+            w.latest_txn = id;
+            w.next_txn_id = id + 1;
         }
         drop(index);
         w.lsn = rec.end_frame;

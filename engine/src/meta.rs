@@ -11,7 +11,7 @@
 //! 24..28  free pages in the list (trunks included)
 //! 28..32  catalog root page
 //! 32..40  id of the last committed transaction folded into this page
-//! 40..48  salt of the WAL generation whose frames are all in the main file (0 = none)
+//! 40..48  reserved (zero)
 //! ```
 
 use crate::error::{Error, Location, Result};

@@ -179,19 +179,14 @@ pub(crate) struct Recovered {
 /// # Errors
 /// I/O errors, and [`Error::Corruption`] for an invalid frame followed by valid ones that
 /// were written after it was synced.
-pub(crate) fn recover(
-    file: &dyn StorageFile,
-    h: &WalHeader,
-    min_txn: u64,
-    lax: bool,
-) -> Result<Recovered> {
+pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, lax: bool) -> Result<Recovered> {
     let page_size = h.page_size as usize;
     let len = file.len().map_err(|e| Error::io("wal scan", e))?;
     let frames_total = len.saturating_sub(WAL_HEADER_LEN) / frame_size(page_size);
     let mut out = Recovered::default();
     let mut pending: Vec<(PageNo, u64)> = Vec::new();
     let mut pending_txn: Option<u64> = None;
-    let mut last_txn = min_txn;
+    let mut last_txn = 0;
     let mut scan = ChunkReader::new(file, page_size, frames_total);
     let mut stop = frames_total;
     while let Some((index, bytes)) = scan.next_frame()? {
@@ -369,14 +364,14 @@ mod tests {
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (s, h) = write_log(&[(1, 2), (2, 3)], 99)?;
         let f = s.open("wal", false)?;
-        let r = recover(f.as_ref(), &h, 0, false)?;
+        let r = recover(f.as_ref(), &h, false)?;
         assert_eq!(r.txns.len(), 2);
         assert_eq!(r.end_frame, 5);
         assert!(!r.torn_tail);
         // Tear the last frame of txn 2: only txn 1 survives, and it is not corruption
         // because no later frame vouches for the torn one.
         f.write_at(&[0xAB; 100], frame_offset(4, PS) + 200)?;
-        let r = recover(f.as_ref(), &h, 0, false)?;
+        let r = recover(f.as_ref(), &h, false)?;
         assert_eq!(r.txns.len(), 1);
         assert!(r.torn_tail);
         Ok(())
@@ -389,7 +384,7 @@ mod tests {
         let f = s.open("wal", false)?;
         // Frame 1 (commit of txn 1) is damaged; frame 4 says 4 frames were synced.
         f.write_at(&[0xFFu8; 8], frame_offset(1, PS) + 100)?;
-        let err = recover(f.as_ref(), &h, 0, false)
+        let err = recover(f.as_ref(), &h, false)
             .err()
             .ok_or("expected corruption")?;
         assert!(err.is_corruption(), "{err}");
@@ -405,7 +400,7 @@ mod tests {
             salt: 6,
             generation: 2,
         };
-        let r = recover(f.as_ref(), &h2, 0, false)?;
+        let r = recover(f.as_ref(), &h2, false)?;
         assert!(r.txns.is_empty());
         assert!(WalHeader::decode(&h2.encode()).is_some());
         let mut bad = h2.encode();
