@@ -144,15 +144,26 @@ impl Database {
             crate::write::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
         }
-        let meta = read_meta(main.as_ref())?;
-        let page_size = meta.page_size as usize;
-        let (header, adopted) = open_wal_header(wal.as_ref(), &meta, &opts)?;
+        // A torn meta page (power loss during a checkpoint) is recovered from the WAL, which
+        // still holds the page until the checkpoint that wrote it has completed.
+        let meta = read_meta(main.as_ref());
+        let page_size = match (&meta, wal_page_size(wal.as_ref())) {
+            (Ok(m), _) => m.page_size as usize,
+            (Err(_), Some(ps)) => ps,
+            (Err(e), None) => return Err(clone_corruption(e)),
+        };
+        let last_txn = meta.as_ref().map_or(0, |m| m.last_txn_id);
+        let (header, adopted) = open_wal_header(wal.as_ref(), page_size, last_txn, &opts)?;
         let lax = crate::bugs::active(opts.seeded_bug, crate::SeededBug::AcceptBadFrameChecksum);
         // Every valid frame of the generation is replayed, even if an earlier checkpoint
         // already copied it: copying again is idempotent, and trusting the main file's meta
         // page to say what was copied is unsafe when that checkpoint died part-way (found by
         // the kill -9 test).
         let recovered = wal::recover(wal.as_ref(), &header, lax)?;
+        let meta = match meta {
+            Ok(m) => m,
+            Err(e) => meta_from_wal(wal.as_ref(), &recovered, page_size).ok_or(e)?,
+        };
         let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
         shared.replay(&recovered)?;
         if adopted || !recovered.txns.is_empty() || recovered.torn_tail {
@@ -248,23 +259,61 @@ fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
     Meta::decode(page.body(), page_size)
 }
 
+/// The page size named by a valid WAL header, if any.
+fn wal_page_size(wal: &dyn StorageFile) -> Option<usize> {
+    let mut buf = [0u8; WAL_HEADER_LEN as usize];
+    wal.read_at(&mut buf, 0).ok()?;
+    let ps = WalHeader::decode(&buf)?.page_size as usize;
+    ((PAGE_SIZE_MIN..=crate::PAGE_SIZE_MAX).contains(&ps) && ps.is_power_of_two()).then_some(ps)
+}
+
+/// The newest committed version of page 0 in the recovered WAL, decoded.
+fn meta_from_wal(wal: &dyn StorageFile, rec: &wal::Recovered, page_size: usize) -> Option<Meta> {
+    let frame = rec
+        .txns
+        .iter()
+        .flat_map(|t| &t.frames)
+        .filter(|(p, _)| *p == 0)
+        .last()?
+        .1;
+    let mut buf = vec![0u8; page_size].into_boxed_slice();
+    let at = wal::frame_offset(frame, page_size) + wal::FRAME_HEADER_LEN as u64;
+    wal.read_at(&mut buf, at).ok()?;
+    let page = PageBuf::from_bytes(buf);
+    page.verify(0).ok()?;
+    Meta::decode(page.body(), page_size).ok()
+}
+
+/// Errors are not `Clone` (they may hold an `io::Error`); corruption is what matters here.
+fn clone_corruption(e: &Error) -> Error {
+    match e {
+        Error::Corruption { location, detail } => Error::Corruption {
+            location: location.clone(),
+            detail: detail.clone(),
+        },
+        other => Error::Corruption {
+            location: Location::Meta,
+            detail: other.to_string(),
+        },
+    }
+}
+
 /// Reads the WAL header. When it is missing or invalid: if frame 0 validates, its salt names
 /// the generation to replay (the header was torn by a reset after a completed checkpoint,
 /// or damaged later; replaying is right either way), and `true` says a new header is due.
 /// Otherwise a fresh header is written.
 fn open_wal_header(
     wal: &dyn StorageFile,
-    meta: &Meta,
+    page_size: usize,
+    last_txn: u64,
     opts: &Options,
 ) -> Result<(WalHeader, bool)> {
     let len = wal.len().map_err(|e| Error::io("open wal", e))?;
     let fresh = |generation: u64| -> Result<(WalHeader, bool)> {
-        let seed = opts
-            .salt_seed
-            .map(|s| s ^ meta.last_txn_id.rotate_left(32) ^ len);
+        let seed = opts.salt_seed.map(|s| s ^ last_txn.rotate_left(32) ^ len);
         let salt = make_salt(seed, generation, 0);
         let h = WalHeader {
-            page_size: meta.page_size,
+            page_size: page_size as u32,
             salt,
             generation,
         };
@@ -280,8 +329,8 @@ fn open_wal_header(
     wal.read_at(&mut buf, 0)
         .map_err(|e| Error::io("wal header", e))?;
     if let Some(h) = WalHeader::decode(&buf) {
-        if h.page_size != meta.page_size {
-            let detail = format!("page size {} != {}", h.page_size, meta.page_size);
+        if h.page_size != page_size as u32 {
+            let detail = format!("page size {} != {}", h.page_size, page_size as u32);
             return Err(Error::Corruption {
                 location: Location::WalHeader,
                 detail,
@@ -289,9 +338,9 @@ fn open_wal_header(
         }
         return Ok((h, false));
     }
-    if let Some(salt) = first_frame_salt(wal, meta.page_size as usize, len)? {
+    if let Some(salt) = first_frame_salt(wal, page_size, len)? {
         let h = WalHeader {
-            page_size: meta.page_size,
+            page_size: page_size as u32,
             salt,
             generation: 0,
         };
