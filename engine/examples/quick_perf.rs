@@ -1,0 +1,78 @@
+//! Quick single-thread throughput check: `cargo run --release -p engine --example quick_perf -- 1000000`.
+//! For numbers to quote, use the criterion benches or the harness's `--engine all` scenarios.
+
+use std::ops::Bound;
+use std::time::Instant;
+
+use engine::{Database, Durability, Options};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngExt, SeedableRng};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir()?;
+    let opts = Options {
+        durability: Durability::Full,
+        cache_bytes_max: 1 << 30,
+        ..Options::default()
+    };
+    let db = Database::open(dir.path().join("perf.db"), opts)?;
+    let mut rng = SmallRng::seed_from_u64(42);
+    let keys: Vec<[u8; 24]> = (0..n)
+        .map(|_| {
+            let mut k = [0u8; 24];
+            rng.fill_bytes(&mut k);
+            k
+        })
+        .collect();
+    let value = [7u8; 150];
+    let t = Instant::now();
+    let mut tx = db.begin_write()?;
+    let table = tx.create_table("t")?;
+    for k in &keys {
+        tx.put(&table, k, &value)?;
+    }
+    tx.commit()?;
+    db.checkpoint()?;
+    let load_s = t.elapsed().as_secs_f64();
+    println!(
+        "bulk load {n}: {:.0} keys/s ({load_s:.2} s)",
+        n as f64 / load_s
+    );
+    let gets = n.min(1_000_000);
+    let t = Instant::now();
+    let mut found = 0usize;
+    for _ in 0..gets {
+        let k = &keys[rng.random_range(0..n)];
+        let r = db.begin_read()?;
+        found += usize::from(r.get(&table, k)?.is_some());
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("random get: {:.0}/s ({found} found)", gets as f64 / s);
+    let scans = gets / 4;
+    let t = Instant::now();
+    let mut seen = 0usize;
+    for _ in 0..scans {
+        let k = &keys[rng.random_range(0..n)];
+        let r = db.begin_read()?;
+        seen += r
+            .range(&table, Bound::Included(&k[..]), Bound::Unbounded, false)?
+            .take(10)
+            .count();
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "range scan 10: {:.0} scans/s ({seen} rows)",
+        scans as f64 / s
+    );
+    let size = std::fs::metadata(dir.path().join("perf.db"))?.len();
+    println!(
+        "file size: {:.1} MB; metrics: {:?}",
+        size as f64 / 1e6,
+        db.metrics()
+    );
+    Ok(())
+}
