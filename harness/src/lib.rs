@@ -2,4 +2,3 @@
 //! The `harness` binary (`src/main.rs`) is a thin command line over it.
 pub mod adapter;
 pub mod report;
-pub mod adapter;
