@@ -2,3 +2,5 @@
 //! The `harness` binary (`src/main.rs`) is a thin command line over it.
 pub mod adapter;
 pub mod report;
+pub mod gen;
+pub mod workload;

@@ -1,0 +1,72 @@
+//! `harness keys`: print sampled key indexes, to eyeball or plot a distribution.
+
+use super::dist::{DistributionSpec, KeySampler, KEYS_MAX};
+use super::rng::HarnessRng;
+use anyhow::{bail, Context};
+use std::io::Write;
+
+/// Most indexes one `harness keys` call prints: 1e9 lines is about 10 GB of text.
+pub const KEYS_COUNT_MAX: u64 = 1_000_000_000;
+
+/// Arguments of `harness keys`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct KeysArgs {
+    /// Distribution name (uniform, sequential, zipfian, scrambled_zipfian, latest, hotspot,
+    /// exponential, left_skewed, right_skewed, clustered, time_series).
+    #[arg(long, default_value = "zipfian")]
+    pub distribution: String,
+    /// Key count: indexes are sampled from 0..n.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub n: u64,
+    /// How many indexes to print.
+    #[arg(long, default_value_t = 10)]
+    pub count: u64,
+    /// Seed of the sampling stream (thread 0).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Distribution parameter as key=value (TOML value syntax), e.g. --set theta=0.9.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// The spec `name` plus `key=value` overrides describe.
+pub fn spec_from_args(name: &str, set: &[String]) -> anyhow::Result<DistributionSpec> {
+    let mut table = toml::Table::new();
+    table.insert("name".to_owned(), toml::Value::String(name.to_owned()));
+    for item in set {
+        let Some((key, raw)) = item.split_once('=') else {
+            bail!("--set {item:?}: expected key=value");
+        };
+        let key = key.trim();
+        let raw = raw.trim();
+        // A TOML value if it parses as one (0.9, true, "x"), otherwise a bare string.
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+        table.insert(key.to_owned(), value);
+    }
+    let spec: DistributionSpec = toml::Value::Table(table)
+        .try_into()
+        .with_context(|| format!("distribution {name:?} with {set:?}"))?;
+    Ok(spec)
+}
+
+/// Prints `args.count` indexes sampled from the distribution, one per line.
+pub fn run_keys(args: &KeysArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    if args.count > KEYS_COUNT_MAX {
+        bail!("--count {} exceeds {KEYS_COUNT_MAX}", args.count);
+    }
+    if args.n == 0 || args.n > KEYS_MAX {
+        bail!("--n {} must be in 1..={KEYS_MAX}", args.n);
+    }
+    let spec = spec_from_args(&args.distribution, &args.set)?;
+    let mut sampler = KeySampler::new(&spec, args.n)?;
+    let mut rng = HarnessRng::for_thread(args.seed, 0);
+    for _ in 0..args.count {
+        let index = sampler.sample(&mut rng);
+        writeln!(out, "{index}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
