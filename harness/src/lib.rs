@@ -4,3 +4,4 @@ pub mod adapter;
 pub mod report;
 pub mod gen;
 pub mod workload;
+pub mod driver;
