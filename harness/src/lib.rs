@@ -5,3 +5,5 @@ pub mod report;
 pub mod gen;
 pub mod workload;
 pub mod driver;
+pub mod faults;
+pub mod oracle;
