@@ -714,3 +714,212 @@ impl Iterator for LoadStream {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn kind_fractions(workload: &Workload, ops: usize) -> Result<[f64; 7], GenError> {
+        let space = workload.key_space();
+        let mut stream = workload.op_stream(5, 0, &space)?;
+        let mut counts = [0_usize; 7];
+        for op in stream.by_ref().take(ops) {
+            let at = OpKind::ALL
+                .iter()
+                .position(|&k| k == op.kind())
+                .unwrap_or(0);
+            counts[at] += 1;
+        }
+        Ok(counts.map(|c| c as f64 / ops as f64))
+    }
+
+    #[test]
+    fn presets_match_ycsb() -> Result<(), GenError> {
+        let expected: [(Preset, [f64; 7]); 6] = [
+            (Preset::A, [0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            (Preset::B, [0.95, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            (Preset::C, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            (Preset::D, [0.95, 0.0, 0.05, 0.0, 0.0, 0.0, 0.0]),
+            (Preset::E, [0.0, 0.0, 0.05, 0.95, 0.0, 0.0, 0.0]),
+            (Preset::F, [0.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0]),
+        ];
+        for (preset, fractions) in expected {
+            let workload = Workload::from_spec(&WorkloadSpec::ycsb(preset, 1000, 1000))?;
+            assert_eq!(workload.mix().weights(), fractions);
+            let measured = kind_fractions(&workload, 100_000)?;
+            for (m, f) in measured.iter().zip(fractions) {
+                // Binomial standard error at 1e5 ops is at most 0.0016; allow 6 of them.
+                assert!((m - f).abs() < 0.01, "{preset:?}: {measured:?}");
+                assert!(f > 0.0 || *m == 0.0, "{preset:?}: zero-weight kind drawn");
+            }
+        }
+        let d = Workload::from_spec(&WorkloadSpec::ycsb(Preset::D, 10, 10))?;
+        assert_eq!(d.distribution().name(), "latest");
+        Ok(())
+    }
+
+    #[test]
+    fn workload_e_scans_are_1_to_100_and_inserts_are_fresh() -> Result<(), GenError> {
+        let workload = Workload::from_spec(&WorkloadSpec::ycsb(Preset::E, 1000, 1000))?;
+        let space = workload.key_space();
+        let mut lens = HashSet::new();
+        let mut inserted = Vec::new();
+        for op in workload.op_stream(9, 0, &space)?.take(50_000) {
+            match op {
+                Op::Scan { start, len } => {
+                    assert!(start < 1000 && (1..=100).contains(&len));
+                    lens.insert(len);
+                }
+                Op::Insert { key } => inserted.push(key),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(lens.len(), 100);
+        let expected: Vec<u64> = (1000..1000 + inserted.len() as u64).collect();
+        assert_eq!(inserted, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn streams_are_deterministic_per_seed_and_thread() -> Result<(), GenError> {
+        let spec: WorkloadSpec = toml::from_str(
+            "record_count = 100000\nop_count = 10\n[mix]\nread = 1\nupdate = 1\nscan = 1\ntxn = 1\ndelete = 1",
+        )
+        .map_err(|e| GenError::param("toml", e.to_string()))?;
+        let workload = Workload::from_spec(&spec)?;
+        let run = |seed, thread| -> Result<Vec<Op>, GenError> {
+            Ok(workload
+                .op_stream(seed, thread, &workload.key_space())?
+                .take(2000)
+                .collect())
+        };
+        assert_eq!(run(1, 0)?, run(1, 0)?);
+        assert_ne!(run(1, 0)?, run(1, 1)?);
+        assert_ne!(run(1, 0)?, run(2, 0)?);
+        for op in run(1, 0)? {
+            if let Op::Txn { keys } = op {
+                assert!(!keys.is_empty() && keys.len() <= 4);
+                assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn toml_tables_embed_and_reject_unknown_fields() -> Result<(), toml::de::Error> {
+        #[derive(Deserialize)]
+        struct Scenario {
+            workload: WorkloadSpec,
+        }
+        let text = r#"
+            [workload]
+            preset = "a"
+            record_count = 1000000
+            duration_s = 30
+            warmup_ops = 1000
+            load_order = "shuffled"
+            [workload.distribution]
+            name = "zipfian"
+            theta = 0.8
+            method = "ycsb"
+            [workload.value_size]
+            name = "uniform"
+            min = 100
+            max = 200
+            [workload.key_encoding]
+            name = "ycsb"
+        "#;
+        let scenario: Scenario = toml::from_str(text)?;
+        let w = scenario.workload;
+        assert_eq!(w.preset, Some(Preset::A));
+        assert_eq!(w.value_size, ValueSizeSpec::Uniform { min: 100, max: 200 });
+        assert_eq!(w.load_order, LoadOrder::Shuffled);
+        assert!(Workload::from_spec(&w).is_ok());
+        assert!(toml::from_str::<Scenario>("[workload]\npreset = \"a\"\nrecords = 5").is_err());
+        assert!(toml::from_str::<Scenario>("[workload]\n[workload.mix]\nreed = 1").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_workloads_are_rejected() {
+        let base = WorkloadSpec::ycsb(Preset::A, 1000, 1000);
+        let bad = [
+            WorkloadSpec {
+                preset: None,
+                ..base.clone()
+            },
+            WorkloadSpec {
+                record_count: 0,
+                ..base.clone()
+            },
+            WorkloadSpec {
+                op_count: None,
+                ..base.clone()
+            },
+            WorkloadSpec {
+                duration_s: Some(-1.0),
+                ..base.clone()
+            },
+            WorkloadSpec {
+                txn_keys: 0,
+                ..base.clone()
+            },
+            WorkloadSpec {
+                scan_len: ScanLenSpec { min: 0, max: 5 },
+                ..base.clone()
+            },
+            WorkloadSpec {
+                mix: Some(Mix::default()),
+                ..base.clone()
+            },
+            WorkloadSpec {
+                mix: Some(Mix {
+                    read: f64::NAN,
+                    ..Mix::default()
+                }),
+                ..base.clone()
+            },
+            WorkloadSpec {
+                value_size: ValueSizeSpec::Fixed { bytes: 1 },
+                ..base.clone()
+            },
+        ];
+        for spec in bad {
+            assert!(Workload::from_spec(&spec).is_err(), "{spec:?} accepted");
+        }
+    }
+
+    #[test]
+    fn load_streams_cover_every_index_once() -> Result<(), GenError> {
+        for (n, threads) in [(1_u64, 1_u64), (1000, 3), (4097, 4), (10, 16)] {
+            for order in [LoadOrder::Sequential, LoadOrder::Shuffled] {
+                let mut seen = vec![false; n as usize];
+                for thread in 0..threads {
+                    for index in LoadStream::new(n, order, 77, thread, threads) {
+                        assert!(!seen[index as usize], "{index} twice");
+                        seen[index as usize] = true;
+                    }
+                }
+                assert!(seen.iter().all(|&s| s), "n={n} {order:?}");
+            }
+        }
+        let shuffled: Vec<u64> = LoadStream::new(1000, LoadOrder::Shuffled, 77, 0, 1).collect();
+        let sorted_runs = shuffled.windows(2).filter(|w| w[1] == w[0] + 1).count();
+        assert!(sorted_runs < 50, "shuffle looks sequential: {sorted_runs}");
+        Ok(())
+    }
+
+    #[test]
+    fn shares_sum_to_totals() -> Result<(), GenError> {
+        let spec = WorkloadSpec {
+            warmup_ops: 10,
+            ..WorkloadSpec::ycsb(Preset::C, 10, 1001)
+        };
+        let w = Workload::from_spec(&spec)?;
+        let ops: u64 = (0..4).filter_map(|t| w.ops_for_thread(t, 4)).sum();
+        let warm: u64 = (0..4).map(|t| w.warmup_ops_for_thread(t, 4)).sum();
+        assert_eq!((ops, warm), (1001, 10));
+        Ok(())
+    }
+}

@@ -70,3 +70,49 @@ pub fn run_keys(args: &KeysArgs, out: &mut impl Write) -> anyhow::Result<()> {
     out.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(distribution: &str, set: &[&str]) -> KeysArgs {
+        KeysArgs {
+            distribution: distribution.to_owned(),
+            n: 1000,
+            count: 50,
+            seed: 3,
+            set: set.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn prints_count_indexes_below_n_deterministically() -> anyhow::Result<()> {
+        let mut first = Vec::new();
+        run_keys(&args("zipfian", &["theta=0.8", "method=ycsb"]), &mut first)?;
+        let mut second = Vec::new();
+        run_keys(&args("zipfian", &["theta=0.8", "method=ycsb"]), &mut second)?;
+        assert_eq!(first, second);
+        let text = String::from_utf8(first)?;
+        let indexes: Vec<u64> = text.lines().map(str::parse).collect::<Result<_, _>>()?;
+        assert_eq!(indexes.len(), 50);
+        assert!(indexes.iter().all(|&i| i < 1000));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let mut sink = Vec::new();
+        assert!(run_keys(&args("zipf", &[]), &mut sink).is_err());
+        assert!(run_keys(&args("zipfian", &["theta"]), &mut sink).is_err());
+        assert!(run_keys(&args("zipfian", &["thetta=0.5"]), &mut sink).is_err());
+        assert!(run_keys(&args("hotspot", &["data_fraction=2"]), &mut sink).is_err());
+        assert!(run_keys(
+            &KeysArgs {
+                n: 0,
+                ..args("uniform", &[])
+            },
+            &mut sink
+        )
+        .is_err());
+    }
+}

@@ -624,3 +624,118 @@ impl KeySampler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_from_toml_with_defaults() -> Result<(), toml::de::Error> {
+        let spec: DistributionSpec = toml::from_str("name = \"zipfian\"\ntheta = 0.9")?;
+        assert_eq!(
+            spec,
+            DistributionSpec::Zipfian {
+                theta: 0.9,
+                method: ZipfMethod::Exact
+            }
+        );
+        let spec: DistributionSpec = toml::from_str("name = \"scrambled_zipfian\"")?;
+        assert_eq!(
+            spec,
+            DistributionSpec::ScrambledZipfian {
+                theta: 0.99,
+                method: ZipfMethod::Ycsb,
+                items: SCRAMBLED_ITEMS_DEFAULT
+            }
+        );
+        let spec: DistributionSpec = toml::from_str("name = \"hotspot\"")?;
+        assert_eq!(
+            spec,
+            DistributionSpec::Hotspot {
+                data_fraction: 0.2,
+                op_fraction: 0.8
+            }
+        );
+        let spec: DistributionSpec = toml::from_str("name = \"uniform\"")?;
+        assert_eq!(spec.name(), "uniform");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_fields_and_names_are_rejected() {
+        assert!(
+            toml::from_str::<DistributionSpec>("name = \"zipfian\"\ntheta_typo = 0.9").is_err()
+        );
+        assert!(toml::from_str::<DistributionSpec>("name = \"uniform\"\nx = 1").is_err());
+        assert!(toml::from_str::<DistributionSpec>("name = \"zipf\"").is_err());
+        assert!(
+            toml::from_str::<DistributionSpec>("name = \"zipfian\"\nmethod = \"gray\"").is_err()
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected() {
+        let bad = [
+            DistributionSpec::Zipfian {
+                theta: 1.0,
+                method: ZipfMethod::Ycsb,
+            },
+            DistributionSpec::Zipfian {
+                theta: -1.0,
+                method: ZipfMethod::Exact,
+            },
+            DistributionSpec::Hotspot {
+                data_fraction: 1.5,
+                op_fraction: 0.8,
+            },
+            DistributionSpec::Exponential {
+                percentile: 100.0,
+                fraction: 0.5,
+            },
+            DistributionSpec::LeftSkewed { exponent: 0.5 },
+            DistributionSpec::Clustered {
+                clusters: 0,
+                fill: 0.5,
+            },
+            DistributionSpec::Clustered {
+                clusters: 4,
+                fill: 0.0,
+            },
+            DistributionSpec::TimeSeries {
+                burst_len_mean: 0.5,
+                gap_len_max: 10,
+            },
+        ];
+        for spec in bad {
+            assert!(KeySampler::new(&spec, 1000).is_err(), "{spec:?} accepted");
+        }
+        assert!(KeySampler::new(&DistributionSpec::Uniform {}, 0).is_err());
+        assert!(KeySampler::new(&DistributionSpec::Uniform {}, KEYS_MAX + 1).is_err());
+    }
+
+    #[test]
+    fn fnv_matches_reference_and_masks_sign() {
+        // FNV-1a 64 of eight zero bytes, computed by hand from the definition.
+        let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+        for _ in 0..8 {
+            h = h.wrapping_mul(1_099_511_628_211);
+        }
+        assert_eq!(fnv1a64(0), h & (i64::MAX as u64));
+        assert!((0..10_000).all(|x| fnv1a64(x) <= i64::MAX as u64));
+    }
+
+    #[test]
+    fn hotspot_edges_fall_back_to_the_non_empty_set() {
+        let mut rng = HarnessRng::from_seed(3);
+        for (data_fraction, op_fraction) in [(0.0, 0.8), (1.0, 0.2), (0.2, 0.0), (0.2, 1.0)] {
+            let spec = DistributionSpec::Hotspot {
+                data_fraction,
+                op_fraction,
+            };
+            let mut sampler = KeySampler::new(&spec, 10).ok();
+            for _ in 0..100 {
+                assert!(sampler.as_mut().map(|s| s.sample(&mut rng) < 10) == Some(true));
+            }
+        }
+    }
+}

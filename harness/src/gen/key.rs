@@ -196,3 +196,103 @@ fn push_decimal(x: u64, pad: usize, out: &mut Vec<u8>) {
     out.extend(std::iter::repeat_n(b'0', pad.saturating_sub(used)));
     out.extend_from_slice(&digits[at..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn encoders() -> Result<Vec<KeyEncoder>, GenError> {
+        [
+            KeyEncodingSpec::BeU64 {},
+            KeyEncodingSpec::Ycsb {
+                hashed: false,
+                pad_digits: 20,
+            },
+            KeyEncodingSpec::Ycsb {
+                hashed: true,
+                pad_digits: 0,
+            },
+            KeyEncodingSpec::UuidV4 {},
+            KeyEncodingSpec::UuidV7 {},
+            KeyEncodingSpec::Random { len: 24 },
+            KeyEncodingSpec::Random { len: 8 },
+        ]
+        .iter()
+        .map(|spec| KeyEncoder::new(spec, 99))
+        .collect()
+    }
+
+    #[test]
+    fn keys_are_deterministic_and_distinct() -> Result<(), GenError> {
+        for encoder in encoders()? {
+            let again = encoder.clone();
+            let mut seen = HashSet::new();
+            for index in (0..20_000).chain([u64::MAX / 4, 1 << 40]) {
+                let key = encoder.key(index);
+                assert_eq!(key, again.key(index));
+                assert!(key.len() <= encoder.key_bytes_max());
+                assert!(seen.insert(key), "{encoder:?}: duplicate at {index}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn formats_are_as_documented() -> Result<(), GenError> {
+        let be = KeyEncoder::new(&KeyEncodingSpec::BeU64 {}, 1)?;
+        assert_eq!(be.key(0x0102), vec![0, 0, 0, 0, 0, 0, 1, 2]);
+        let ycsb = KeyEncoder::new(
+            &KeyEncodingSpec::Ycsb {
+                hashed: false,
+                pad_digits: 6,
+            },
+            1,
+        )?;
+        assert_eq!(ycsb.key(42), b"user000042".to_vec());
+        assert_eq!(ycsb.key(1_234_567), b"user1234567".to_vec());
+        let hashed = KeyEncoder::new(
+            &KeyEncodingSpec::Ycsb {
+                hashed: true,
+                pad_digits: 0,
+            },
+            1,
+        )?;
+        assert_eq!(hashed.key(7), format!("user{}", fnv1a64(7)).into_bytes());
+        let v4 = KeyEncoder::new(&KeyEncodingSpec::UuidV4 {}, 1)?.key(5);
+        assert_eq!((v4[6] >> 4, v4[8] >> 6), (4, 0b10));
+        let v7 = KeyEncoder::new(&KeyEncodingSpec::UuidV7 {}, 1)?;
+        let (a, b) = (v7.key(4095), v7.key(4096));
+        assert_eq!((a[6] >> 4, a[8] >> 6), (7, 0b10));
+        assert!(a < b, "uuid v7 keys must sort by index");
+        let ms = u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]);
+        assert_eq!(ms, UUID_V7_EPOCH_MS + 1);
+        // The seed changes random keys but not ordered ones.
+        let other = KeyEncoder::new(&KeyEncodingSpec::Random { len: 24 }, 2)?;
+        let this = KeyEncoder::new(&KeyEncodingSpec::Random { len: 24 }, 1)?;
+        assert_ne!(other.key(3), this.key(3));
+        assert_eq!(this.key(3).len(), 24);
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_specs_are_rejected() {
+        assert!(KeyEncoder::new(&KeyEncodingSpec::Random { len: 7 }, 0).is_err());
+        assert!(KeyEncoder::new(
+            &KeyEncodingSpec::Random {
+                len: KEY_BYTES_MAX + 1
+            },
+            0
+        )
+        .is_err());
+        assert!(KeyEncoder::new(
+            &KeyEncodingSpec::Ycsb {
+                hashed: false,
+                pad_digits: 21
+            },
+            0
+        )
+        .is_err());
+        assert!(toml::from_str::<KeyEncodingSpec>("name = \"random\"\nlength = 3").is_err());
+    }
+}

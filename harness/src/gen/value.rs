@@ -351,3 +351,131 @@ pub fn verify_value(key_index: u64, seed: u64, bytes: &[u8]) -> Result<u64, Veri
     }
     Ok(version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_value(len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        generate_value(17, 5, 1234, len, &mut out);
+        out
+    }
+
+    #[test]
+    fn regeneration_is_identical_and_verifies() {
+        for len in [VALUE_BYTES_MIN, 33, 39, 40, 100, 150, 4096] {
+            let value = sample_value(len);
+            assert_eq!(value.len(), len);
+            assert_eq!(value, sample_value(len));
+            assert_eq!(verify_value(17, 1234, &value), Ok(5));
+        }
+        let mut other_version = Vec::new();
+        generate_value(17, 6, 1234, 100, &mut other_version);
+        assert_ne!(other_version, sample_value(100));
+    }
+
+    #[test]
+    fn every_flipped_bit_is_caught() {
+        let value = sample_value(61);
+        for bit in 0..value.len() * 8 {
+            let mut bad = value.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                verify_value(17, 1234, &bad).is_err(),
+                "bit {bit} flip not caught"
+            );
+        }
+    }
+
+    #[test]
+    fn truncation_is_reported_as_truncated() {
+        let value = sample_value(100);
+        for len in 0..value.len() {
+            match verify_value(17, 1234, &value[..len]) {
+                Err(VerifyError::Truncated { len_found, .. }) => assert_eq!(len_found, len),
+                other => panic!("truncated to {len}: {other:?}"),
+            }
+        }
+        let mut longer = value.clone();
+        longer.push(0);
+        assert!(matches!(
+            verify_value(17, 1234, &longer),
+            Err(VerifyError::LengthMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn wrong_key_wrong_seed_and_foreign_bytes_are_caught() {
+        let value = sample_value(100);
+        assert_eq!(
+            verify_value(18, 1234, &value),
+            Err(VerifyError::WrongKey {
+                index_expected: 18,
+                index_found: 17
+            })
+        );
+        assert!(matches!(
+            verify_value(17, 999, &value),
+            Err(VerifyError::BodyMismatch { .. })
+        ));
+        assert!(matches!(
+            verify_value(17, 1234, &[0xAB; 100]),
+            Err(VerifyError::BadMagic { .. })
+        ));
+        // Two compensating top-bit flips in adjacent words: checksum or body comparison sees it.
+        let mut bad = value.clone();
+        bad[39] ^= 0x80;
+        bad[47] ^= 0x80;
+        assert!(verify_value(17, 1234, &bad).is_err());
+    }
+
+    #[test]
+    fn value_gen_sizes_follow_the_spec() -> Result<(), GenError> {
+        let specs = [
+            ValueSizeSpec::Fixed { bytes: 150 },
+            ValueSizeSpec::Uniform { min: 32, max: 64 },
+            ValueSizeSpec::Zipfian {
+                min: 40,
+                max: 4000,
+                theta: 0.99,
+            },
+        ];
+        for spec in specs {
+            let generator = ValueGen::new(&spec, 7)?;
+            let mut out = Vec::new();
+            let mut lens = std::collections::HashSet::new();
+            for index in 0..500 {
+                generator.generate(index, 1, &mut out);
+                lens.insert(out.len());
+                assert_eq!(generator.verify(index, &out), Ok(1));
+                assert_eq!(generator.value_len(index, 1), out.len());
+            }
+            let expected_distinct = !matches!(spec, ValueSizeSpec::Fixed { .. });
+            assert_eq!(lens.len() > 1, expected_distinct, "{spec:?}");
+        }
+        // A value of a valid length for another spec fails the spec's length check.
+        let fixed = ValueGen::new(&ValueSizeSpec::Fixed { bytes: 150 }, 7)?;
+        let mut out = Vec::new();
+        generate_value(3, 1, 7, 149, &mut out);
+        assert!(matches!(
+            fixed.verify(3, &out),
+            Err(VerifyError::LengthMismatch { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn invalid_size_specs_are_rejected() {
+        assert!(ValueGen::new(&ValueSizeSpec::Fixed { bytes: 31 }, 0).is_err());
+        assert!(ValueGen::new(&ValueSizeSpec::Uniform { min: 64, max: 32 }, 0).is_err());
+        assert!(ValueGen::new(
+            &ValueSizeSpec::Fixed {
+                bytes: VALUE_BYTES_MAX + 1
+            },
+            0
+        )
+        .is_err());
+        assert!(toml::from_str::<ValueSizeSpec>("name = \"fixed\"\nsize = 3").is_err());
+    }
+}
