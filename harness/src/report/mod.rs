@@ -21,6 +21,7 @@ mod hgrm;
 mod html;
 mod json;
 mod ratio;
+pub mod sample;
 mod summary;
 mod svg;
 mod table;
@@ -28,6 +29,7 @@ mod time;
 
 pub use hgrm::hgrm_text;
 pub use ratio::compute_ratios;
+pub use sample::demo_report;
 pub use time::{git_rev_short, rfc3339_utc};
 
 /// Version of the report.json schema; bumped on any incompatible change.

@@ -23,7 +23,7 @@ pub(crate) fn from_histogram_unit(
     let summary = LatencySummary {
         count: histogram.len(),
         errors,
-        mean_us: histogram.mean() / per_us,
+        mean_us: round_to_ns(histogram.mean() / per_us),
         min_us: histogram.min() as f64 / per_us,
         p50_us: at(0.50),
         p90_us: at(0.90),
@@ -35,4 +35,11 @@ pub(crate) fn from_histogram_unit(
     };
     debug_assert!(summary.p50_us <= summary.p99_us && summary.p99_us <= summary.max_us);
     summary
+}
+
+/// Rounds microseconds to whole nanoseconds (the finest unit the harness records). Short
+/// decimals parse back to the same f64 even with serde_json's default (fast) float parser,
+/// so report.json round-trips exactly.
+pub(crate) fn round_to_ns(value_us: f64) -> f64 {
+    (value_us * 1000.0).round() / 1000.0
 }
