@@ -207,6 +207,12 @@ impl Default for CrashSpec {
     }
 }
 
+impl From<CrashPreset> for CrashSpec {
+    fn from(preset: CrashPreset) -> CrashSpec {
+        CrashSpec::Preset(preset)
+    }
+}
+
 impl CrashSpec {
     /// The odds this spec stands for.
     #[must_use]

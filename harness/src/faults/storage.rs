@@ -150,7 +150,8 @@ impl FaultStorage {
     }
 
     /// Wraps a memory storage (often a crash image), registering every file in it as durable
-    /// so files the engine never opens still appear in the next crash image.
+    /// so files the engine never opens still appear in the next crash image. Writes go to
+    /// `mem` itself (clones of a `MemStorage` share files): keep a `deep_clone` to compare.
     ///
     /// # Errors
     /// Any error of reading `mem` (none for a `MemStorage`).
