@@ -8,7 +8,7 @@ use super::svg::{
     self, color, format_count, format_latency, format_seconds, Axis, Band, BarChart, LineChart,
     Scale, Series,
 };
-use super::table::{format_rate, format_ratio, format_us};
+use super::table::{format_rate, format_ratio, format_us, group_thousands};
 use super::{Comparison, LatencySummary, PhaseReport, Report, TimelinePoint};
 
 /// Most fault events and crash cycles listed as table rows; the JSON keeps them all.
@@ -48,6 +48,8 @@ table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:5px 9px;border-bottom:1px solid #e6e9ee;text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-weight:600;color:#2d3748}
 th.l,td.l{text-align:left}
+table.narrow{width:auto;min-width:420px}
+section h2:not(:first-child){margin-top:22px}
 td.detail{text-align:left;white-space:normal;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
 tr.bad td{background:#fff1f1}
 td.ok{color:#1e7f43;font-weight:700}td.no{color:#c53030;font-weight:700}
@@ -167,7 +169,12 @@ fn engine_phases(report: &Report) -> Vec<(Option<&str>, &PhaseReport)> {
 }
 
 fn latency_cells(out: &mut String, s: &LatencySummary) {
-    let _ = write!(out, "<td>{}</td><td>{}</td>", s.count, s.errors);
+    let _ = write!(
+        out,
+        "<td>{}</td><td>{}</td>",
+        group_thousands(&s.count.to_string()),
+        group_thousands(&s.errors.to_string())
+    );
     for v in [
         s.mean_us, s.p50_us, s.p90_us, s.p95_us, s.p99_us, s.p999_us, s.p9999_us, s.max_us,
     ] {
@@ -219,7 +226,7 @@ fn phase_rows(out: &mut String, engine: Option<&str>, phase: &PhaseReport, colum
         "<tr class=\"phase\">{engine_cell}<td class=\"l\" colspan=\"{span}\">{}: {} ops in \
          {:.2} s = {} ops/s{}</td></tr>",
         escape(&phase.name),
-        phase.ops,
+        group_thousands(&phase.ops.to_string()),
         phase.duration_s,
         format_rate(phase.throughput_ops_s),
         escape(&target)
@@ -263,32 +270,58 @@ fn spectrum_points(s: &LatencySummary) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Colour of a series: by engine in multi-engine runs, so an engine keeps its colour in every
+/// chart; by phase otherwise. `repeat` counts earlier phases of the same engine in this chart.
+fn series_color(
+    report: &Report,
+    engine: Option<&str>,
+    phase_index: usize,
+    repeat: usize,
+) -> &'static str {
+    match engine {
+        Some(engine) => {
+            let index = report
+                .engines
+                .iter()
+                .position(|e| e.engine == engine)
+                .unwrap_or(0);
+            color(index + repeat * report.engines.len())
+        }
+        None => color(phase_index),
+    }
+}
+
 fn spectrum_series(report: &Report, op: &str) -> Vec<Series> {
     let mut series = Vec::new();
+    let mut seen_engines: Vec<&str> = Vec::new();
     for (i, (engine, phase)) in engine_phases(report).into_iter().enumerate() {
+        let Some(summary) = phase.latency.get(op).filter(|s| s.count > 0) else {
+            continue;
+        };
+        let repeat = seen_engines.iter().filter(|e| Some(**e) == engine).count();
+        seen_engines.extend(engine);
+        let line_color = series_color(report, engine, i, repeat);
         let name = match engine {
             Some(engine) => format!("{engine} / {}", phase.name),
             None => phase.name.clone(),
         };
-        let sources = [
-            (phase.latency.get(op), name.clone(), false),
-            (
-                phase.service_latency.as_ref().and_then(|s| s.get(op)),
-                format!("{name} (service)"),
-                true,
-            ),
-        ];
-        for (summary, name, dashed) in sources {
-            if let Some(summary) = summary.filter(|s| s.count > 0) {
-                series.push(Series {
-                    name,
-                    color: color(i),
-                    dashed,
-                    markers: true,
-                    points: spectrum_points(summary),
-                });
-            }
+        let service = phase.service_latency.as_ref().and_then(|s| s.get(op));
+        if let Some(service) = service.filter(|s| s.count > 0) {
+            series.push(Series {
+                name: format!("{name} (service)"),
+                color: line_color,
+                dashed: true,
+                markers: true,
+                points: spectrum_points(service),
+            });
         }
+        series.push(Series {
+            name,
+            color: line_color,
+            dashed: false,
+            markers: true,
+            points: spectrum_points(summary),
+        });
     }
     series.truncate(svg::SERIES_MAX);
     series
@@ -510,7 +543,7 @@ fn fsync_table(out: &mut String, report: &Report) {
     }
     out.push_str(
         "<h2>fsync probe</h2><p class=\"note\">Measured in each round: durable figures follow \
-         the disk's fsync regime, so read them against this.</p><table><tr><th>round</th>\
+         the disk's fsync regime, so read them against this.</p><table class=\"narrow\"><tr><th>round</th>\
          <th>fsyncs/s</th><th>p50 µs</th><th>p99 µs</th></tr>",
     );
     for probe in &report.fsync_probe {
@@ -612,7 +645,7 @@ fn failed_cycles(out: &mut String, report: &Report) {
         return;
     }
     out.push_str(
-        "<h2>Failed cycles</h2><table><tr><th>cycle</th><th>at op</th><th class=\"l\">kind</th>\
+        "<h2>Failed cycles</h2><table class=\"narrow\"><tr><th>cycle</th><th>at op</th><th class=\"l\">kind</th>\
          <th>reopen</th><th>verify</th></tr>",
     );
     for c in failed.iter().take(TABLE_ROWS_MAX) {
@@ -621,7 +654,7 @@ fn failed_cycles(out: &mut String, report: &Report) {
             "<tr class=\"bad\"><td>{}</td><td>{}</td><td class=\"l\">{}</td><td>{}</td>\
              <td>{}</td></tr>",
             c.cycle,
-            c.at_op,
+            group_thousands(&c.at_op.to_string()),
             escape(&c.kind),
             format_latency(c.reopen_us),
             format_latency(c.verify_us)
@@ -652,7 +685,7 @@ fn fault_section(out: &mut String, report: &Report) {
             out,
             "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{offset}</td>\
              <td class=\"detail\">{}</td></tr>",
-            f.at_op,
+            group_thousands(&f.at_op.to_string()),
             escape(&f.kind),
             escape(&f.file),
             escape(&f.detail)

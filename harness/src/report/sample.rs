@@ -16,8 +16,10 @@ use super::{
     LatencySummary, PhaseReport, Report, RoundReport, TimelinePoint, REPORT_SCHEMA_VERSION,
 };
 
-/// Samples per (engine, phase, op) histogram: enough for a p99.99 with a few points beyond it.
+/// Distinct samples drawn per (engine, phase, op) histogram: enough for a p99.99 with a few
+/// points beyond it. Each is recorded `SAMPLE_WEIGHT` times so counts look like a 5 s phase.
 const SAMPLES_PER_HISTOGRAM: u64 = 40_000;
+const SAMPLE_WEIGHT: u64 = 30;
 /// Highest latency the demo histograms track: 10 s in nanoseconds.
 const LATENCY_NS_MAX: u64 = 10_000_000_000;
 /// Seconds in the demo timeline.
@@ -47,7 +49,7 @@ fn demo_histogram(rng: &mut StdRng, median_ns: f64, sigma: f64) -> anyhow::Resul
         if rng.random_bool(TAIL_PROBABILITY) {
             value *= rng.random_range(5.0..150.0);
         }
-        histogram.record((value as u64).clamp(1, LATENCY_NS_MAX))?;
+        histogram.record_n((value as u64).clamp(1, LATENCY_NS_MAX), SAMPLE_WEIGHT)?;
     }
     Ok(histogram)
 }

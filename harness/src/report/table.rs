@@ -15,7 +15,7 @@ pub(crate) fn format_us(value_us: f64) -> String {
     } else if value_us < 100.0 {
         format!("{value_us:.1}")
     } else {
-        format!("{value_us:.0}")
+        group_thousands(&format!("{value_us:.0}"))
     }
 }
 
@@ -27,9 +27,15 @@ pub(crate) fn format_rate(value: f64) -> String {
     group_thousands(&format!("{value:.0}"))
 }
 
-/// Inserts commas every three digits of a string of ASCII digits.
+/// Inserts commas every three digits of an integer's text: "1234567" -> "1,234,567".
+/// A leading minus sign is kept out of the grouping.
 pub(crate) fn group_thousands(digits: &str) -> String {
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", digits),
+    };
+    let mut grouped = String::with_capacity(sign.len() + digits.len() + digits.len() / 3);
+    grouped.push_str(sign);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
@@ -227,11 +233,14 @@ mod tests {
     fn number_formats() {
         assert_eq!(format_us(1.754), "1.75");
         assert_eq!(format_us(12.34), "12.3");
-        assert_eq!(format_us(4057.4), "4057");
+        assert_eq!(format_us(4057.4), "4,057");
+        assert_eq!(format_us(999.6), "1,000");
         assert_eq!(format_rate(538_112.4), "538,112");
         assert_eq!(format_rate(12.34), "12.3");
         assert_eq!(group_thousands("1234567"), "1,234,567");
         assert_eq!(group_thousands("123"), "123");
+        assert_eq!(group_thousands("-123"), "-123");
+        assert_eq!(group_thousands("-1234"), "-1,234");
     }
 
     #[test]
