@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 
 use crate::adapter::{AdapterResult, Engine, ErrorKind};
 use crate::report::{LatencySummary, PhaseReport, TimelinePoint};
-use crate::workload::{Op, OpKind};
+use crate::workload::{LoadStream, Op, OpKind};
 
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
 pub use recorder::{new_histogram, Interval, Recorder, Tick, ERROR_KINDS};
@@ -45,6 +45,9 @@ const TICKS_QUEUED_PER_THREAD: usize = 8;
 const PROGRESS_POLL: Duration = Duration::from_millis(200);
 /// Open loop: sleep until this close to the intended start, then spin (sleep overshoots).
 const OPEN_LOOP_SPIN: Duration = Duration::from_micros(50);
+
+/// Load batch indexes preallocated per thread (a 1M-record batch grows the buffer as needed).
+const LOAD_BATCH_PREALLOC_MAX: usize = 1 << 16;
 
 /// Histogram slots: the seven operation kinds, then the load batch.
 pub const KIND_COUNT: usize = 8;
@@ -76,13 +79,24 @@ pub fn kind_name(index: usize) -> &'static str {
     NAMES.get(index).copied().unwrap_or("unknown")
 }
 
-/// Where a phase stops.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PhaseBound {
-    /// This many recorded operations over all threads (warm-up not included).
-    Ops(u64),
-    /// This long after the phase starts (warm-up included).
-    Duration(Duration),
+/// Where a phase stops: after `ops` recorded operations over all threads (warm-up not
+/// included) or `duration` after the phase starts (warm-up included), whichever comes first.
+/// At least one must be set.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PhaseBound {
+    pub ops: Option<u64>,
+    pub duration: Option<Duration>,
+}
+
+impl PhaseBound {
+    /// Bounded by an operation count.
+    #[must_use]
+    pub fn ops(ops: u64) -> PhaseBound {
+        PhaseBound {
+            ops: Some(ops),
+            duration: None,
+        }
+    }
 }
 
 /// One phase to drive.
@@ -104,9 +118,11 @@ pub trait OpSource: Send {
 
 /// What a phase does.
 pub enum PhaseWork {
-    /// Writes records `0..record_count`, `batch` per transaction, threads taking contiguous
-    /// slices.
-    Load { record_count: u64, batch: u64 },
+    /// Writes each thread's load stream, `batch` records per transaction.
+    Load {
+        streams: Vec<LoadStream>,
+        batch: u64,
+    },
     /// Draws operations from one source per thread.
     Run { sources: Vec<Box<dyn OpSource>> },
 }
@@ -115,6 +131,7 @@ pub enum PhaseWork {
 pub type Progress<'p> = &'p mut dyn FnMut(&str, u64, Duration);
 
 /// Everything measured in one phase.
+#[derive(Clone)]
 pub struct PhaseResult {
     pub name: String,
     /// Weighted operations recorded (a load batch counts its records).
@@ -166,6 +183,35 @@ impl PhaseResult {
     }
 }
 
+impl PhaseResult {
+    /// Adds another run of the same phase (another round): counts, durations, histograms.
+    ///
+    /// # Errors
+    /// Histograms that cannot be merged.
+    pub fn absorb(&mut self, other: &PhaseResult) -> anyhow::Result<()> {
+        debug_assert_eq!(self.name, other.name);
+        self.ops += other.ops;
+        self.duration += other.duration;
+        for (name, h) in &other.response {
+            add_histogram(&mut self.response, name, Some(h))?;
+        }
+        for (name, h) in &other.service {
+            add_histogram(&mut self.service, name, Some(h))?;
+        }
+        for (name, n) in &other.kind_errors {
+            *self.kind_errors.entry(name).or_insert(0) += n;
+        }
+        for (name, n) in &other.kind_ops {
+            *self.kind_ops.entry(name).or_insert(0) += n;
+        }
+        for (kind, n) in &other.errors {
+            *self.errors.entry(*kind).or_insert(0) += n;
+        }
+        self.verify.merge(other.verify.clone());
+        Ok(())
+    }
+}
+
 /// Per-thread plan derived from the phase spec.
 #[derive(Clone, Copy)]
 struct ThreadPlan {
@@ -200,6 +246,13 @@ pub fn run_phase(
         "threads = {} is outside 1..={THREADS_MAX}",
         spec.threads
     );
+    anyhow::ensure!(
+        spec.bound.ops.is_some()
+            || spec.bound.duration.is_some()
+            || matches!(work, PhaseWork::Load { .. }),
+        "phase {} has neither an op count nor a duration",
+        spec.name
+    );
     if let Some(rate) = spec.target_ops_s {
         anyhow::ensure!(
             rate.is_finite() && rate > 0.0,
@@ -207,12 +260,20 @@ pub fn run_phase(
         );
     }
     let empty = new_histogram().context("creating a histogram")?;
+    match &work {
+        PhaseWork::Run { sources } => {
+            anyhow::ensure!(sources.len() == spec.threads, "one op source per thread");
+        }
+        PhaseWork::Load { streams, .. } => {
+            anyhow::ensure!(streams.len() == spec.threads, "one load stream per thread");
+        }
+    }
     let (tx, rx) = sync_channel::<Tick>(spec.threads * TICKS_QUEUED_PER_THREAD);
     let t0 = Instant::now();
     let plans: Vec<ThreadPlan> = (0..spec.threads).map(|t| plan(spec, t0, t)).collect();
     let (recorders, timeline, duration) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(spec.threads);
-        let mut slices = split_work(work, spec.threads);
+        let mut slices = split_work(work);
         for (thread, plan) in plans.iter().copied().enumerate() {
             let recorder = Recorder::new(thread, t0, tx.clone(), &empty);
             let job = slices.remove(0);
@@ -239,10 +300,11 @@ pub fn run_phase(
 }
 
 fn plan(spec: &PhaseSpec, t0: Instant, thread: usize) -> ThreadPlan {
-    let (ops, deadline) = match spec.bound {
-        PhaseBound::Ops(total) => (share(total, spec.threads, thread), None),
-        PhaseBound::Duration(d) => (u64::MAX, Some(t0 + d)),
-    };
+    let ops = spec
+        .bound
+        .ops
+        .map_or(u64::MAX, |total| share(total, spec.threads, thread));
+    let deadline = spec.bound.duration.map(|d| t0 + d);
     ThreadPlan {
         ops,
         warmup_ops: share(spec.warmup_ops, spec.threads, thread),
@@ -256,34 +318,19 @@ fn plan(spec: &PhaseSpec, t0: Instant, thread: usize) -> ThreadPlan {
 
 /// A thread's share of the work.
 enum Job {
-    Load {
-        range: std::ops::Range<u64>,
-        batch: u64,
-    },
-    Run {
-        source: Box<dyn OpSource>,
-    },
+    Load { stream: LoadStream, batch: u64 },
+    Run { source: Box<dyn OpSource> },
 }
 
-fn split_work(work: PhaseWork, threads: usize) -> Vec<Job> {
+fn split_work(work: PhaseWork) -> Vec<Job> {
     match work {
-        PhaseWork::Load {
-            record_count,
-            batch,
-        } => {
-            let mut start = 0;
-            (0..threads)
-                .map(|t| {
-                    let end = start + share(record_count, threads, t);
-                    let job = Job::Load {
-                        range: start..end,
-                        batch: batch.max(1),
-                    };
-                    start = end;
-                    job
-                })
-                .collect()
-        }
+        PhaseWork::Load { streams, batch } => streams
+            .into_iter()
+            .map(|stream| Job::Load {
+                stream,
+                batch: batch.max(1),
+            })
+            .collect(),
         PhaseWork::Run { sources } => sources
             .into_iter()
             .map(|source| Job::Run { source })
@@ -312,14 +359,14 @@ fn thread_main(
     };
     let mut worker = Worker::new(session, ctx, thread);
     match job {
-        Job::Load { range, batch } => {
-            let mut next = range.start;
-            plan.ops = (range.end - range.start).div_ceil(batch);
+        Job::Load { mut stream, batch } => {
+            plan.ops = stream.remaining().div_ceil(batch);
+            let batch_len = usize::try_from(batch).unwrap_or(usize::MAX);
+            let mut indexes: Vec<u64> = Vec::with_capacity(batch_len.min(LOAD_BATCH_PREALLOC_MAX));
             drive(&mut worker, &mut recorder, plan, |w| {
-                let end = (next + batch).min(range.end);
-                let outcome = w.load(next..end);
-                next = end;
-                (KIND_LOAD, outcome)
+                indexes.clear();
+                indexes.extend(stream.by_ref().take(batch_len));
+                (KIND_LOAD, w.load(&indexes))
             });
         }
         Job::Run { mut source } => {

@@ -49,6 +49,15 @@ pub fn new_histogram() -> Result<Histogram<u64>, hdrhistogram::CreationError> {
     Ok(h)
 }
 
+/// Records `value`, growing an auto-resizing histogram as needed (`saturating_record` would
+/// clamp to the current range instead of resizing).
+#[inline]
+pub fn record_ns(h: &mut Histogram<u64>, value: u64) {
+    if h.record(value).is_err() {
+        h.saturating_record(value);
+    }
+}
+
 /// One second of one thread's work.
 pub struct Interval {
     pub thread: usize,
@@ -129,8 +138,8 @@ impl Recorder {
         }
         let value = response_ns.clamp(1, LATENCY_NS_MAX);
         let h = self.response[kind].get_or_insert_with(|| self.empty.clone());
-        h.saturating_record(value);
-        self.interval_histogram.saturating_record(value);
+        record_ns(h, value);
+        record_ns(&mut self.interval_histogram, value);
         self.kind_ops[kind] += 1;
         self.ops += weight;
         self.interval_ops += weight;
@@ -140,7 +149,7 @@ impl Recorder {
     #[inline]
     pub fn record_service(&mut self, kind: usize, service_ns: u64) {
         let h = self.service[kind].get_or_insert_with(|| self.empty.clone());
-        h.saturating_record(service_ns.clamp(1, LATENCY_NS_MAX));
+        record_ns(h, service_ns.clamp(1, LATENCY_NS_MAX));
     }
 
     /// Counts a failed operation (not recorded in the latency histograms).

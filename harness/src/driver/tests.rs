@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{run_phase, DataCtx, OpSource, PhaseBound, PhaseSpec, PhaseWork};
 use crate::adapter::{open_engine, EngineOptions};
 use crate::gen::{KeyEncoder, KeyEncodingSpec, KeySpace, ValueGen, ValueSizeSpec};
-use crate::workload::Op;
+use crate::workload::{LoadOrder, LoadStream, Op};
 
 struct Alternate {
     n: u64,
@@ -38,7 +38,7 @@ fn spec(name: &str, threads: usize, ops: u64) -> PhaseSpec {
     PhaseSpec {
         name: name.into(),
         threads,
-        bound: PhaseBound::Ops(ops),
+        bound: PhaseBound::ops(ops),
         warmup_ops: 0,
         target_ops_s: None,
     }
@@ -50,10 +50,10 @@ fn load_then_run_counts_every_op_and_verifies() -> anyhow::Result<()> {
     let engine = open_engine("model", dir.path(), &EngineOptions::default())?;
     let ctx = ctx(1000)?;
     let mut quiet = |_: &str, _: u64, _: Duration| {};
-    let load = PhaseWork::Load {
-        record_count: 1000,
-        batch: 64,
-    };
+    let streams = (0..3)
+        .map(|t| LoadStream::new(1000, LoadOrder::Shuffled, 7, t, 3))
+        .collect();
+    let load = PhaseWork::Load { streams, batch: 64 };
     let loaded = run_phase(engine.as_ref(), &ctx, &spec("load", 3, 0), load, &mut quiet)?;
     assert_eq!(loaded.ops, 1000);
     let sources: Vec<Box<dyn OpSource>> = (0..3)

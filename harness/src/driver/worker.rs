@@ -109,12 +109,11 @@ impl<'e, 'c> Worker<'e, 'c> {
         }
     }
 
-    /// Writes records `indexes` in one transaction (load phase); returns how many.
+    /// Writes records `indexes` (version 0) in one transaction (load phase); returns how many.
     ///
     /// # Errors
     /// The adapter's error (the batch is rolled back).
-    pub fn load(&mut self, indexes: std::ops::Range<u64>) -> AdapterResult<u64> {
-        let count = indexes.end - indexes.start;
+    pub fn load(&mut self, indexes: &[u64]) -> AdapterResult<u64> {
         let Worker {
             session,
             ctx,
@@ -122,20 +121,20 @@ impl<'e, 'c> Worker<'e, 'c> {
             value,
             ..
         } = self;
-        if count == 1 {
-            ctx.keys.encode(indexes.start, key);
-            ctx.values.generate(indexes.start, 0, value);
+        if let [index] = indexes {
+            ctx.keys.encode(*index, key);
+            ctx.values.generate(*index, 0, value);
             return session.put(key, value).map(|()| 1);
         }
         session.transaction(&mut |txn: &mut dyn Txn| {
-            for index in indexes.clone() {
+            for &index in indexes {
                 ctx.keys.encode(index, key);
                 ctx.values.generate(index, 0, value);
                 txn.put(key, value)?;
             }
             Ok(())
         })?;
-        Ok(count)
+        Ok(indexes.len() as u64)
     }
 
     fn next_version(&mut self) -> u64 {
