@@ -335,6 +335,7 @@ fn all_garbage(source: GarbageSource) -> CrashModel {
         garbage: 1.0,
         garbage_source: source,
         dir_op_lost: 0.0,
+        whole_sector_garbage: false,
     }
 }
 
@@ -664,5 +665,31 @@ fn untracked_plan_without_faults_passes_through() -> Result<()> {
     f.sync()?;
     ensure!(faults.ops_total() == 2 && faults.schedule().is_empty());
     ensure!(mem.snapshot("db").as_deref() == Some(b"fast".as_slice()));
+    Ok(())
+}
+
+#[test]
+fn torn_append_spares_synced_neighbours_unless_whole_sector_garbage() -> Result<()> {
+    for whole_sector in [false, true] {
+        let (_mem, faults) = fault_storage(FaultPlan::default(), 12);
+        let f = faults.open("log", true)?;
+        f.write_at(&[5u8; 100], 0)?;
+        f.sync()?;
+        f.write_at(&[6u8; 100], 100)?; // an unsynced append inside the same sector
+        let model = CrashModel {
+            whole_sector_garbage: whole_sector,
+            ..all_garbage(GarbageSource::Random)
+        };
+        let image = faults.crash(&model).snapshot("log").context("log")?;
+        ensure!(
+            image.len() == 200 && image[100..] != [6u8; 100],
+            "append must be garbage"
+        );
+        let synced_intact = image[..100] == [5u8; 100];
+        ensure!(
+            synced_intact != whole_sector,
+            "whole_sector_garbage {whole_sector}: synced bytes intact {synced_intact}"
+        );
+    }
     Ok(())
 }

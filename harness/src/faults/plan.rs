@@ -298,6 +298,7 @@ impl CrashPreset {
             garbage,
             garbage_source,
             dir_op_lost,
+            whole_sector_garbage: false,
         }
     }
 }
@@ -335,12 +336,19 @@ pub struct CrashModel {
     pub written: f64,
     /// Weight of "the write never happened".
     pub omitted: f64,
-    /// Weight of "the whole sector holds garbage" (clamped to the file's length).
+    /// Weight of "the sector holds garbage where the write meant to put its bytes" (see
+    /// `whole_sector_garbage`).
     pub garbage: f64,
     /// Source of the garbage bytes.
     pub garbage_source: GarbageSource,
     /// Probability that a creation or removal not followed by `sync_dir` is undone.
     pub dir_op_lost: f64,
+    /// Garbage fills the whole 512-byte sector, also the bytes of it the write did not cover
+    /// (a device without SQLite's "powersafe overwrite": a torn read-modify-write of a sector
+    /// can destroy older, synced bytes next to an append). An engine survives this only if it
+    /// pads each synced append to a sector boundary. Off in every preset.
+    #[serde(default)]
+    pub whole_sector_garbage: bool,
 }
 
 /// What became of one write or sector.

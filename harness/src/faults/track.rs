@@ -366,8 +366,12 @@ fn replay_write(
                     }
                     GarbageSource::Content => hash(hash_bytes(meant), SALT_GARBAGE, sector),
                 };
-                let g_lo = (sector * SECTOR_BYTES) as usize;
-                let g_hi = image.len().min(((sector + 1) * SECTOR_BYTES) as usize);
+                let (g_lo, g_hi) = if model.whole_sector_garbage {
+                    let start = (sector * SECTOR_BYTES) as usize;
+                    (start, image.len().min(start + SECTOR_BYTES as usize))
+                } else {
+                    (lo as usize, hi as usize)
+                };
                 SplitMix64::new(seed).fill(&mut image[g_lo..g_hi]);
                 counts[2] += 1;
             }
