@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use harness::adapter::{resolve_name, ENGINE_FAMILIES, ENGINE_NAMES};
 use harness::gen::cli::{run_keys, KeysArgs};
-use harness::report::{self, Verdict};
+use harness::report;
 use harness::run::{self, BuiltinEngines, RunRequest, ENGINES_DEFAULT};
 use harness::scenario::{self, Scenario};
 
@@ -133,14 +133,15 @@ fn cmd_run(args: &RunArgs) -> u8 {
             print!("{}", report::ratio_table(&outcome.report));
             print!("{}", run::fsync_lines(&outcome.report.fsync_probe));
             println!("report: {}", request.out_dir.join("report.html").display());
-            if outcome.report.verdict() == Verdict::Pass {
-                EXIT_PASS
+            let code = run::exit_code(&outcome.report);
+            if code == EXIT_PASS {
+                code
             } else {
                 for check in outcome.report.failed_checks() {
                     eprintln!("FAILED {}: {}", check.name, check.detail);
                 }
                 eprintln!("seed {}; reproduce with:\n  {reproduce}", request.seed);
-                EXIT_FAIL
+                code
             }
         }
         Err(e) => {

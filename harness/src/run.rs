@@ -491,3 +491,12 @@ pub fn fsync_lines(probes: &[FsyncProbe]) -> String {
         })
         .collect()
 }
+
+/// Exit status of a finished run: 0 when every check passed, 1 when one failed.
+#[must_use]
+pub fn exit_code(report: &Report) -> u8 {
+    match report.verdict() {
+        report::Verdict::Pass => 0,
+        report::Verdict::Fail => 1,
+    }
+}
