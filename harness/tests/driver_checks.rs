@@ -233,9 +233,10 @@ fn open_loop_latency_includes_queueing_behind_a_slow_engine() -> anyhow::Result<
         every: 1,
         delay,
     };
-    let mut spec = WorkloadSpec::default();
-    spec.record_count = 100;
-    let workload_spec = spec;
+    let workload_spec = WorkloadSpec {
+        record_count: 100,
+        ..WorkloadSpec::default()
+    };
     let ctx = DataCtx {
         keys: harness::gen::KeyEncoder::new(&workload_spec.key_encoding, 1)?,
         values: harness::gen::ValueGen::new(&workload_spec.value_size, 1)?,
