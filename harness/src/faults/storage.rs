@@ -110,6 +110,19 @@ fn event(op_index: u64, kind: FaultKind, file: &str, offset: u64, len: u64) -> F
 }
 
 impl FaultStorage {
+    /// Like [`FaultStorage::new`], but an invalid plan is an error, not a panic.
+    ///
+    /// # Errors
+    /// The message of [`FaultPlan::validate`].
+    pub fn try_new(
+        inner: Arc<dyn Storage>,
+        plan: FaultPlan,
+        seed: u64,
+    ) -> Result<FaultStorage, String> {
+        plan.validate()?;
+        Ok(FaultStorage::new(inner, plan, seed))
+    }
+
     /// Wraps `inner`. Decisions derive from `plan.seed`, else `seed`. Files already in
     /// `inner` count as durable when first opened.
     ///
@@ -415,7 +428,7 @@ impl Shared {
         } else {
             offset + delta
         };
-        debug_assert!(target != offset && target.abs_diff(offset) % SECTOR_BYTES == 0);
+        debug_assert!(target != offset && target.abs_diff(offset).is_multiple_of(SECTOR_BYTES));
         let mut e = event(op, FaultKind::Misdirect, name, offset, len);
         e.detail = format!("landed at {target}");
         state.push(e);
