@@ -105,6 +105,11 @@ impl FaultPlan {
                         "faults.storage.{name}.probability must be in [0, 1]"
                     ));
                 }
+                if t.at.is_none() && t.probability == 0.0 {
+                    return Err(format!(
+                        "faults.storage.{name} never fires: set at or probability"
+                    ));
+                }
                 if t.at == Some(0) {
                     return Err(format!("faults.storage.{name}.at counts from 1"));
                 }
