@@ -12,6 +12,7 @@
 //! thread the whole run is a function of the seed.
 //!
 //! API stability: the public items below are what the driver builds on; changes are noted here.
+//! Changes since the first commit (9f00682): additive only (`gen::value_key_index`).
 
 use crate::gen::dist::KEYS_MAX;
 use crate::gen::{

@@ -16,7 +16,9 @@ pub use dist::{fnv1a64, DistributionSpec, KeySampler, YcsbZipf, ZipfMethod};
 pub use key::{KeyEncoder, KeyEncodingSpec};
 pub use keyspace::KeySpace;
 pub use rng::{derive_seed, mix64, HarnessRng};
-pub use value::{generate_value, verify_value, ValueGen, ValueSizeSpec, VerifyError};
+pub use value::{
+    generate_value, value_key_index, verify_value, ValueGen, ValueSizeSpec, VerifyError,
+};
 pub use zeta::zeta;
 
 use std::fmt;

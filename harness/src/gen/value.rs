@@ -259,8 +259,11 @@ fn checksum_start(len: usize, index: u64, version: u64) -> u64 {
 }
 
 /// Reads up to 8 bytes as a little-endian word, zero-padded.
-#[inline]
+#[inline(always)]
 fn word_of(chunk: &[u8]) -> u64 {
+    if let Ok(full) = <[u8; 8]>::try_from(chunk) {
+        return u64::from_le_bytes(full);
+    }
     let mut w = [0_u8; 8];
     w[..chunk.len()].copy_from_slice(chunk);
     u64::from_le_bytes(w)
@@ -277,10 +280,17 @@ pub fn generate_value(index: u64, version: u64, seed: u64, len: usize, out: &mut
     out.resize(len, 0);
     let mut rng = HarnessRng::from_seed(body_seed(seed, index, version));
     let mut c = checksum_start(len, index, version);
-    for chunk in out[VALUE_HEADER_BYTES..].chunks_mut(8) {
+    let mut chunks = out[VALUE_HEADER_BYTES..].chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = rng.next_u64();
+        chunk.copy_from_slice(&word.to_le_bytes());
+        c = checksum_step(c, word);
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
         let bytes = rng.next_u64().to_le_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
-        c = checksum_step(c, word_of(chunk));
+        tail.copy_from_slice(&bytes[..tail.len()]);
+        c = checksum_step(c, word_of(tail));
     }
     let checksum = mix64(c);
     out[0..4].copy_from_slice(&VALUE_MAGIC.to_le_bytes());
@@ -326,9 +336,27 @@ pub fn verify_value(key_index: u64, seed: u64, bytes: &[u8]) -> Result<u64, Veri
             len_found: bytes.len(),
         });
     }
+    // One pass computes the checksum and compares against the regenerated body; the verdicts
+    // are then given in order of specificity: checksum, key, body.
+    let mut rng = HarnessRng::from_seed(body_seed(seed, index, version));
     let mut c = checksum_start(len, index, version);
-    for chunk in bytes[VALUE_HEADER_BYTES..].chunks(8) {
-        c = checksum_step(c, word_of(chunk));
+    let mut mismatch_at = None;
+    let body = &bytes[VALUE_HEADER_BYTES..];
+    let mut chunks = body.chunks_exact(8);
+    for (i, chunk) in (&mut chunks).enumerate() {
+        let word = word_of(chunk);
+        c = checksum_step(c, word);
+        if word != rng.next_u64() && mismatch_at.is_none() {
+            mismatch_at = Some(VALUE_HEADER_BYTES + i * 8);
+        }
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let word = word_of(tail);
+        c = checksum_step(c, word);
+        if word != word_of(&rng.next_u64().to_le_bytes()[..tail.len()]) && mismatch_at.is_none() {
+            mismatch_at = Some(len - tail.len());
+        }
     }
     let computed = mix64(c);
     if computed != stored {
@@ -340,16 +368,17 @@ pub fn verify_value(key_index: u64, seed: u64, bytes: &[u8]) -> Result<u64, Veri
             index_found: index,
         });
     }
-    let mut rng = HarnessRng::from_seed(body_seed(seed, index, version));
-    for (i, chunk) in bytes[VALUE_HEADER_BYTES..].chunks(8).enumerate() {
-        let expected = rng.next_u64().to_le_bytes();
-        if chunk != &expected[..chunk.len()] {
-            return Err(VerifyError::BodyMismatch {
-                offset: VALUE_HEADER_BYTES + i * 8,
-            });
-        }
+    if let Some(offset) = mismatch_at {
+        return Err(VerifyError::BodyMismatch { offset });
     }
     Ok(version)
+}
+
+/// The key index in a value's header, without verifying anything else (for messages about
+/// values found under the wrong key). `None` when `bytes` has no harness header.
+#[must_use]
+pub fn value_key_index(bytes: &[u8]) -> Option<u64> {
+    read_header(bytes).ok().map(|(_, index, _, _)| index)
 }
 
 #[cfg(test)]
