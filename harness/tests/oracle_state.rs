@@ -386,3 +386,80 @@ fn bank_checker_catches_changed_total_negative_and_missing() -> Result<()> {
     );
     Ok(())
 }
+
+/// One step of the model history in the soundness property.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Put(u64),
+    Delete(u64),
+    Sync,
+}
+
+fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u64..4).prop_map(Step::Put),
+        1 => (0u64..4).prop_map(Step::Delete),
+        1 => Just(Step::Sync),
+    ]
+}
+
+/// Per key, the states it held (None: absent), and the index of the last durable one.
+struct History {
+    states: Vec<Vec<Option<u64>>>,
+    durable: Vec<usize>,
+}
+
+fn replay(state: &ExpectedState, steps: &[Step]) -> Result<History> {
+    let mut history = History {
+        states: vec![vec![None]; 4],
+        durable: vec![0; 4],
+    };
+    for step in steps {
+        match *step {
+            Step::Put(key) => {
+                let version = put(state, key)?;
+                history.states[key as usize].push(Some(version));
+            }
+            Step::Delete(key) => {
+                state.begin_delete(key)?;
+                state.ack_delete(key)?;
+                history.states[key as usize].push(None);
+            }
+            Step::Sync => {
+                let token = state.sync_begin();
+                state.sync_end(token);
+                for (key, states) in history.states.iter().enumerate() {
+                    history.durable[key] = states.len() - 1;
+                }
+            }
+        }
+    }
+    Ok(history)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Soundness: every state a key held since its last durable point passes the Buffered
+    /// check, the final state passes the Full check, and no version above the last issued
+    /// one passes either.
+    #[test]
+    fn check_accepts_every_legal_recovered_state(steps in proptest::collection::vec(step_strategy(), 1..80)) {
+        let dir = tempfile::tempdir().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+        let fail = |e: anyhow::Error| proptest::test_runner::TestCaseError::fail(e.to_string());
+        let state = ExpectedState::create(dir.path().join("s"), 4).map_err(|e| fail(e.into()))?;
+        let history = replay(&state, &steps).map_err(fail)?;
+        for key in 0..4u64 {
+            let states = &history.states[key as usize];
+            for observed in &states[history.durable[key as usize]..] {
+                let verdict = state.check(key, *observed, CheckMode::Buffered);
+                proptest::prop_assert!(verdict.is_ok(), "false alarm: {:?}", verdict);
+            }
+            let last = states.last().copied().flatten();
+            proptest::prop_assert!(state.check(key, last, CheckMode::Full).is_ok());
+            let issued = states.iter().flatten().max().copied().unwrap_or(0);
+            proptest::prop_assert!(state.check(key, Some(issued + 1), CheckMode::Buffered).is_err());
+        }
+    }
+}
