@@ -35,8 +35,48 @@ fn html_has_a_chart_per_operation_and_timeline() -> anyhow::Result<()> {
     }
     if let Some(dir) = std::env::var_os("HARNESS_REPORT_SAMPLE_DIR") {
         let (report, histograms) = report::demo_report(42)?;
-        report::write_all(&report, &histograms, std::path::Path::new(&dir))?;
+        let dir = std::path::Path::new(&dir);
+        report::write_all(&report, &histograms, dir)?;
+        report::write_html(&single_engine_open_loop()?, &dir.join("single"))?;
     }
+    Ok(())
+}
+
+/// The demo cut down to one engine running open loop: response and service time per op.
+fn single_engine_open_loop() -> anyhow::Result<report::Report> {
+    let (mut report, _) = report::demo_report(9)?;
+    report.engine = "ours".to_string();
+    report.engines.clear();
+    report.ratios.clear();
+    report.fsync_probe.clear();
+    report.crash_cycles = None;
+    report.fault_schedule = None;
+    for phase in &mut report.phases {
+        phase.target_ops_s = Some(200_000.0);
+        let mut service = phase.latency.clone();
+        for summary in service.values_mut() {
+            // Service time leaves out queueing, so its tail is far shorter.
+            summary.p999_us = summary.p99_us * 2.0;
+            summary.p9999_us = summary.p99_us * 3.0;
+            summary.max_us = summary.p99_us * 5.0;
+        }
+        phase.service_latency = Some(service);
+    }
+    for point in &mut report.timeline {
+        point.phase = if point.t_s < 10.0 { "load" } else { "run" }.to_string();
+    }
+    Ok(report)
+}
+
+#[test]
+fn open_loop_service_time_is_drawn_dashed() -> anyhow::Result<()> {
+    let html = report::render_html(&single_engine_open_loop()?);
+    assert!(
+        html.contains("stroke-dasharray=\"7 4\""),
+        "service lines are dashed"
+    );
+    assert!(html.contains("read (service)"));
+    assert!(html.contains("open loop at 200,000 ops/s"));
     Ok(())
 }
 

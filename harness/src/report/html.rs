@@ -231,19 +231,30 @@ fn phase_rows(out: &mut String, engine: Option<&str>, phase: &PhaseReport, colum
         format_rate(phase.throughput_ops_s),
         escape(&target)
     );
-    let service = phase.service_latency.iter().flatten();
-    let ops = phase.latency.iter().map(|(op, s)| (op.clone(), s));
-    let all = ops.chain(service.map(|(op, s)| (format!("{op} (service)"), s)));
-    for (op, summary) in all {
-        let engine_cell = engine.map(|_| "<td></td>").unwrap_or_default();
-        let _ = write!(
-            out,
-            "<tr>{engine_cell}<td class=\"l\">&nbsp;&nbsp;{}</td>",
-            escape(&op)
-        );
-        latency_cells(out, summary);
-        out.push_str("</tr>");
+    for (op, summary) in &phase.latency {
+        latency_row(out, engine, op, summary);
+        let service = phase.service_latency.as_ref().and_then(|s| s.get(op));
+        if let Some(service) = service {
+            latency_row(out, engine, &format!("{op} (service)"), service);
+        }
     }
+    // Service-time kinds without a response-time twin still get their row.
+    for (op, service) in phase.service_latency.iter().flatten() {
+        if !phase.latency.contains_key(op) {
+            latency_row(out, engine, &format!("{op} (service)"), service);
+        }
+    }
+}
+
+fn latency_row(out: &mut String, engine: Option<&str>, op: &str, summary: &LatencySummary) {
+    let engine_cell = engine.map(|_| "<td></td>").unwrap_or_default();
+    let _ = write!(
+        out,
+        "<tr>{engine_cell}<td class=\"l\">&nbsp;&nbsp;{}</td>",
+        escape(op)
+    );
+    latency_cells(out, summary);
+    out.push_str("</tr>");
 }
 
 /// x position of each summary point on the spectrum axis, 1/(1-p); max sits one decade on.
@@ -306,6 +317,13 @@ fn spectrum_series(report: &Report, op: &str) -> Vec<Series> {
             None => phase.name.clone(),
         };
         let service = phase.service_latency.as_ref().and_then(|s| s.get(op));
+        series.push(Series {
+            name: name.clone(),
+            color: line_color,
+            dashed: false,
+            markers: true,
+            points: spectrum_points(summary),
+        });
         if let Some(service) = service.filter(|s| s.count > 0) {
             series.push(Series {
                 name: format!("{name} (service)"),
@@ -315,13 +333,6 @@ fn spectrum_series(report: &Report, op: &str) -> Vec<Series> {
                 points: spectrum_points(service),
             });
         }
-        series.push(Series {
-            name,
-            color: line_color,
-            dashed: false,
-            markers: true,
-            points: spectrum_points(summary),
-        });
     }
     series.truncate(svg::SERIES_MAX);
     series
