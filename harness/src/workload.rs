@@ -783,6 +783,32 @@ mod tests {
     }
 
     #[test]
+    fn workload_d_reads_follow_acknowledged_inserts() -> Result<(), GenError> {
+        let workload = Workload::from_spec(&WorkloadSpec::ycsb(Preset::D, 1000, 1000))?;
+        let space = workload.key_space();
+        let mut stream = workload.op_stream(11, 0, &space)?;
+        let (mut reads_of_new, mut reads) = (0, 0);
+        for _ in 0..20_000 {
+            match stream.next_op() {
+                Op::Insert { key } => space.acknowledge_insert(key),
+                Op::Read { key } => {
+                    assert!(key < space.acked_count(), "read of unacknowledged {key}");
+                    reads += 1;
+                    reads_of_new += u32::from(key >= 1000);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // About 1000 inserts: the newest keys take most reads (P[rank < 1000] > 0.7 here).
+        assert!(space.acked_count() > 1500);
+        assert!(
+            f64::from(reads_of_new) > 0.5 * f64::from(reads),
+            "{reads_of_new}/{reads}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn streams_are_deterministic_per_seed_and_thread() -> Result<(), GenError> {
         let spec: WorkloadSpec = toml::from_str(
             "record_count = 100000\nop_count = 10\n[mix]\nread = 1\nupdate = 1\nscan = 1\ntxn = 1\ndelete = 1",

@@ -25,7 +25,7 @@ pub struct KeysArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Distribution parameter as key=value (TOML value syntax), e.g. --set theta=0.9.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE", num_args = 1..)]
     pub set: Vec<String>,
 }
 
@@ -63,11 +63,12 @@ pub fn run_keys(args: &KeysArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let spec = spec_from_args(&args.distribution, &args.set)?;
     let mut sampler = KeySampler::new(&spec, args.n)?;
     let mut rng = HarnessRng::for_thread(args.seed, 0);
+    let mut buffered = std::io::BufWriter::new(out);
     for _ in 0..args.count {
         let index = sampler.sample(&mut rng);
-        writeln!(out, "{index}")?;
+        writeln!(buffered, "{index}")?;
     }
-    out.flush()?;
+    buffered.flush()?;
     Ok(())
 }
 
@@ -96,6 +97,46 @@ mod tests {
         let indexes: Vec<u64> = text.lines().map(str::parse).collect::<Result<_, _>>()?;
         assert_eq!(indexes.len(), 50);
         assert!(indexes.iter().all(|&i| i < 1000));
+        Ok(())
+    }
+
+    #[test]
+    fn parses_from_the_command_line() -> anyhow::Result<()> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            keys: KeysArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "keys",
+            "--distribution",
+            "hotspot",
+            "--n",
+            "100",
+            "--count",
+            "3",
+            "--seed",
+            "9",
+            "--set",
+            "data_fraction=0.1",
+            "op_fraction=0.9",
+            "--set",
+            "x=1",
+        ])?;
+        assert_eq!(
+            cli.keys.set,
+            vec!["data_fraction=0.1", "op_fraction=0.9", "x=1"]
+        );
+        assert_eq!((cli.keys.n, cli.keys.count, cli.keys.seed), (100, 3, 9));
+        let spec = spec_from_args("hotspot", &cli.keys.set[..2])?;
+        assert_eq!(
+            spec,
+            DistributionSpec::Hotspot {
+                data_fraction: 0.1,
+                op_fraction: 0.9
+            }
+        );
         Ok(())
     }
 

@@ -46,7 +46,8 @@ pub enum KeyEncodingSpec {
     /// a bijection of the index, so keys never collide. Depends on the seed.
     UuidV4 {},
     /// 16 bytes shaped as a UUIDv7: 48-bit millisecond time `UUID_V7_EPOCH_MS + index / 4096`,
-    /// the index's low 12 bits as counter, 62 seed-derived bits. Sorts by index.
+    /// the index's low 12 bits as counter, 62 seed-derived bits. Sorts by index for indexes
+    /// below about 1.15e18 (where the 48-bit time field wraps); distinct for every index.
     UuidV7 {},
     /// `len` (default 24, as redb's benchmark) random-looking bytes; the first 8 are a
     /// bijection of the index so keys never collide. `len` in 8..=4096.
