@@ -12,6 +12,20 @@
 //!
 //! All file I/O goes through the [`Storage`] trait, so tests and the harness can run the
 //! engine on memory or on a fault-injecting wrapper.
+//!
+//! ```
+//! use engine::{Database, MemStorage, Options};
+//! use std::sync::Arc;
+//! # fn main() -> engine::Result<()> {
+//! let db = Database::open_with(Arc::new(MemStorage::new()), "db", Options::default())?;
+//! let mut tx = db.begin_write()?;
+//! let t = tx.create_table("kv")?;
+//! tx.put(&t, b"hello", b"world")?;
+//! tx.commit()?;
+//! let r = db.begin_read()?;
+//! assert_eq!(r.get(&t, b"hello")?, Some(b"world".to_vec()));
+//! # Ok(()) }
+//! ```
 
 #![warn(clippy::pedantic)]
 #![allow(
@@ -21,13 +35,30 @@
 )]
 
 mod btree;
+mod bugs;
+mod cache;
+mod check;
+mod checkpoint;
+mod db;
 mod error;
+mod freelist;
+mod meta;
+mod options;
 mod page;
 mod storage;
+mod txn;
+mod wal;
+mod write;
 
+pub use bugs::SeededBug;
+pub use check::IntegrityReport;
+pub use db::Database;
 pub use error::{Error, Location, Result};
+pub use options::{Durability, Metrics, Options};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
+pub use txn::{Range, ReadTxn, Table};
+pub use write::WriteTxn;
 
 /// Longest key in bytes. Four keys of this size plus cell overhead fit in the smallest page,
 /// which keeps every branch page at a fan-out of at least four.

@@ -1,1 +1,0 @@
-//! B+tree: placeholder until the btree lands.

@@ -1,0 +1,268 @@
+//! Range cursor: ascending or descending, over a stack of (page, index) from root to leaf.
+
+use std::ops::Bound;
+
+use crate::error::{Error, Result};
+use crate::page::{PageNo, PageRead, PageRef};
+
+use super::node::{Node, NodeKind};
+use super::DEPTH_MAX;
+
+/// One level of the cursor's path: in a branch, the child index descended into; in the
+/// leaf, the next cell to yield (ascending) or one past it (descending).
+#[derive(Debug)]
+struct Frame {
+    page: PageRef,
+    no: PageNo,
+    idx: usize,
+}
+
+/// Iterates the entries of a tree within bounds, in key order or reversed.
+///
+/// The cursor holds page references between calls: the tree must not change while a cursor
+/// is in use (the results would be unspecified, though never unsafe).
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    root: PageNo,
+    lower: Bound<Vec<u8>>,
+    upper: Bound<Vec<u8>>,
+    reverse: bool,
+    started: bool,
+    done: bool,
+    stack: Vec<Frame>,
+    /// The last key returned, to prove progress on a damaged tree.
+    last_key: Option<Vec<u8>>,
+}
+
+impl Cursor {
+    pub(crate) fn new(
+        root: PageNo,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Cursor {
+        Cursor {
+            root,
+            lower,
+            upper,
+            reverse,
+            started: false,
+            done: false,
+            stack: Vec::with_capacity(DEPTH_MAX),
+            last_key: None,
+        }
+    }
+
+    /// The next entry, or `None` at the end of the range. After an error the cursor is
+    /// finished and returns `None`.
+    ///
+    /// # Errors
+    /// Corruption and errors of the page store.
+    pub(crate) fn next(&mut self, tx: &impl PageRead) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        if self.done {
+            return Ok(None);
+        }
+        let result = self.step(tx);
+        if !matches!(result, Ok(Some(_))) {
+            self.done = true;
+            self.stack.clear();
+        }
+        result
+    }
+
+    fn step(&mut self, tx: &impl PageRead) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        if !self.started {
+            self.started = true;
+            self.seek(tx)?;
+        }
+        // Leaves below the root are never empty, so after at most one move to the next
+        // leaf there is a cell to yield or the range has ended.
+        for _ in 0..2 {
+            let Some(frame) = self.stack.last() else {
+                return Ok(None);
+            };
+            let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
+            let at = if self.reverse {
+                frame.idx.checked_sub(1)
+            } else {
+                (frame.idx < node.count).then_some(frame.idx)
+            };
+            let Some(i) = at else {
+                if !self.move_leaf(tx)? {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let cell = node.leaf_cell(i)?;
+            if self.past_end(cell.key) {
+                return Ok(None);
+            }
+            self.check_order(cell.key, frame.no)?;
+            let value = cell.load(tx, frame.no)?;
+            let key = cell.key.to_vec();
+            let next_idx = if self.reverse { i } else { i + 1 };
+            if let Some(frame) = self.stack.last_mut() {
+                frame.idx = next_idx;
+            }
+            match &mut self.last_key {
+                Some(last) => {
+                    last.clear();
+                    last.extend_from_slice(&key);
+                }
+                None => self.last_key = Some(key.clone()),
+            }
+            return Ok(Some((key, value)));
+        }
+        let no = self.stack.last().map_or(self.root, |f| f.no);
+        Err(Error::page(no, "cursor found an empty leaf"))
+    }
+
+    /// True when `key` lies beyond the far bound of the scan.
+    fn past_end(&self, key: &[u8]) -> bool {
+        if self.reverse {
+            match &self.lower {
+                Bound::Included(l) => key < l.as_slice(),
+                Bound::Excluded(l) => key <= l.as_slice(),
+                Bound::Unbounded => false,
+            }
+        } else {
+            match &self.upper {
+                Bound::Included(u) => key > u.as_slice(),
+                Bound::Excluded(u) => key >= u.as_slice(),
+                Bound::Unbounded => false,
+            }
+        }
+    }
+
+    /// Keys must strictly rise (fall when reversed); anything else is a damaged tree, and
+    /// this check is what keeps a scan of one from looping.
+    fn check_order(&self, key: &[u8], no: PageNo) -> Result<()> {
+        let Some(last) = &self.last_key else {
+            return Ok(());
+        };
+        let ordered = if self.reverse {
+            key < last.as_slice()
+        } else {
+            key > last.as_slice()
+        };
+        if ordered {
+            Ok(())
+        } else {
+            Err(Error::page(no, "keys out of order across leaves"))
+        }
+    }
+
+    /// Descends from the root to the first leaf position of the range.
+    fn seek(&mut self, tx: &impl PageRead) -> Result<()> {
+        let mut no = self.root;
+        let bound = if self.reverse {
+            &self.upper
+        } else {
+            &self.lower
+        };
+        for depth in 0..DEPTH_MAX {
+            let page = tx.page(no)?;
+            let node = Node::open(&page, no)?;
+            let idx = match (node.kind, bound) {
+                (NodeKind::Branch, Bound::Included(k) | Bound::Excluded(k)) => {
+                    node.child_index(k)?
+                }
+                (NodeKind::Branch, Bound::Unbounded) => {
+                    if self.reverse {
+                        node.count
+                    } else {
+                        0
+                    }
+                }
+                (NodeKind::Leaf, _) => leaf_start(&node, bound, self.reverse)?,
+            };
+            if node.kind == NodeKind::Leaf {
+                if node.count == 0 && depth > 0 {
+                    return Err(Error::page(no, "empty leaf below the root"));
+                }
+                self.stack.push(Frame { page, no, idx });
+                return Ok(());
+            }
+            let child = node.child(idx)?;
+            self.stack.push(Frame { page, no, idx });
+            no = child;
+        }
+        Err(Error::page(
+            no,
+            format!("tree deeper than {DEPTH_MAX} levels (a cycle?)"),
+        ))
+    }
+
+    /// Leaves the current leaf for the next one in scan order. False at the end of the tree.
+    fn move_leaf(&mut self, tx: &impl PageRead) -> Result<bool> {
+        self.stack.pop();
+        while let Some(frame) = self.stack.last_mut() {
+            let node = Node::open_as(&frame.page, frame.no, NodeKind::Branch)?;
+            let next = if self.reverse {
+                frame.idx.checked_sub(1)
+            } else {
+                (frame.idx < node.count).then_some(frame.idx + 1)
+            };
+            if let Some(idx) = next {
+                frame.idx = idx;
+                let child = node.child(idx)?;
+                self.descend_edge(tx, child)?;
+                return Ok(true);
+            }
+            self.stack.pop();
+        }
+        Ok(false)
+    }
+
+    /// Descends from `no` along first children (last when reversed) to a leaf.
+    fn descend_edge(&mut self, tx: &impl PageRead, mut no: PageNo) -> Result<()> {
+        while self.stack.len() < DEPTH_MAX {
+            let page = tx.page(no)?;
+            let node = Node::open(&page, no)?;
+            let idx = if self.reverse { node.count } else { 0 };
+            if node.kind == NodeKind::Leaf {
+                if node.count == 0 {
+                    return Err(Error::page(no, "empty leaf below the root"));
+                }
+                self.stack.push(Frame { page, no, idx });
+                return Ok(());
+            }
+            let child = node.child(idx)?;
+            self.stack.push(Frame { page, no, idx });
+            no = child;
+        }
+        Err(Error::page(
+            no,
+            format!("tree deeper than {DEPTH_MAX} levels (a cycle?)"),
+        ))
+    }
+}
+
+/// The starting index in the first leaf of a scan.
+fn leaf_start(node: &Node, bound: &Bound<Vec<u8>>, reverse: bool) -> Result<usize> {
+    Ok(match bound {
+        Bound::Unbounded => {
+            if reverse {
+                node.count
+            } else {
+                0
+            }
+        }
+        Bound::Included(k) => {
+            let (i, found) = node.search(k)?;
+            if reverse {
+                i + usize::from(found)
+            } else {
+                i
+            }
+        }
+        Bound::Excluded(k) => {
+            let (i, found) = node.search(k)?;
+            if reverse {
+                i
+            } else {
+                i + usize::from(found)
+            }
+        }
+    })
+}

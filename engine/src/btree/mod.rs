@@ -1,0 +1,197 @@
+//! B+tree over [`PageRead`]/[`PageWrite`]: one tree per table, keys and values as bytes.
+//!
+//! * The root page number never changes: a root split moves the root's cells into two new
+//!   children, and a branch root left with one child pulls that child's content up.
+//! * Leaves and branches are slotted pages (u16 cell offsets in key order); values too large
+//!   to fit four cells to a page live in chains of overflow pages.
+//! * Pages come from disk and may be garbage that passed the checksum: every offset, length,
+//!   count and pointer read from a page is checked and reported as [`Error::page`].
+//!
+//! The byte layout and the split/merge rules are in `docs/btree-format.md`.
+//!
+//! An `Err` from [`insert`] or [`delete`] may leave the tree half-changed inside the
+//! transaction (for example a split done at one level but not the next): the caller must
+//! roll the transaction back.
+
+// Until the pager and the table layer land, only the tests call into this module.
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
+
+mod check;
+mod cursor;
+mod delete;
+mod insert;
+mod node;
+mod overflow;
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Error, Result};
+use crate::page::{PageNo, PageRead, PageWrite};
+use crate::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+
+pub(crate) use check::{check, TreeStats};
+pub(crate) use cursor::Cursor;
+pub(crate) use delete::{delete, destroy};
+pub(crate) use insert::insert;
+
+use node::{LeafCell, Node, NodeKind, Value, LEAF_HEADER_LEN, SLOT_LEN};
+
+/// Deepest tree, counting the leaf level. Every branch has at least two children, so a
+/// tree of depth d has at least 2^(d-1) leaves; with u32 page numbers a valid tree is never
+/// deeper than 32. A deeper path in a file is a cycle or garbage.
+pub(crate) const DEPTH_MAX: usize = 32;
+
+/// The largest leaf cell (header, key and inline value) kept inline: four such cells and
+/// their slots fit one leaf. Larger values move to an overflow chain.
+pub(crate) fn leaf_cell_inline_max(body_len: usize) -> usize {
+    (body_len - LEAF_HEADER_LEN) / 4 - SLOT_LEN
+}
+
+/// Whether a value of `value_len` bytes under a key of `key_len` bytes goes to overflow:
+/// when the inline cell would exceed [`leaf_cell_inline_max`], unless the value is no
+/// longer than the overflow pointer that would replace it.
+fn needs_overflow(body_len: usize, key_len: usize, value_len: usize) -> bool {
+    value_len > node::OVERFLOW_PTR_LEN
+        && node::CELL_HEADER_LEN + key_len + value_len > leaf_cell_inline_max(body_len)
+}
+
+fn check_key(key: &[u8]) -> Result<()> {
+    if key.len() > KEY_BYTES_MAX {
+        return Err(Error::KeyTooLarge {
+            len: key.len(),
+            max: KEY_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > VALUE_BYTES_MAX {
+        return Err(Error::ValueTooLarge {
+            len: value.len(),
+            max: VALUE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Creates an empty tree (one empty leaf) and returns its root page, fixed for its life.
+///
+/// # Errors
+/// Errors of the page store.
+pub(crate) fn create(tx: &mut impl PageWrite) -> Result<PageNo> {
+    let no = tx.allocate()?;
+    node::init_node(tx.page_mut(no)?, NodeKind::Leaf, 0);
+    debug_assert!(no != 0);
+    Ok(no)
+}
+
+/// The value stored under `key`. Allocates only the returned value.
+///
+/// # Errors
+/// [`Error::KeyTooLarge`]; corruption and errors of the page store.
+pub(crate) fn get(tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    check_key(key)?;
+    let mut no = root;
+    for _ in 0..DEPTH_MAX {
+        let page = tx.page(no)?;
+        let node = Node::open(&page, no)?;
+        match node.kind {
+            NodeKind::Branch => no = node.child(node.child_index(key)?)?,
+            NodeKind::Leaf => {
+                let (i, found) = node.search(key)?;
+                if !found {
+                    return Ok(None);
+                }
+                return node.leaf_cell(i)?.load(tx, no).map(Some);
+            }
+        }
+    }
+    Err(Error::page(
+        no,
+        format!("tree deeper than {DEPTH_MAX} levels (a cycle?)"),
+    ))
+}
+
+impl LeafCell<'_> {
+    /// The cell's whole value, read from its overflow chain when it has one.
+    fn load(&self, tx: &impl PageRead, owner: PageNo) -> Result<Vec<u8>> {
+        match self.value {
+            Value::Inline(v) => Ok(v.to_vec()),
+            Value::Overflow { len, head } => overflow::read(tx, owner, head, len),
+        }
+    }
+}
+
+/// The branches walked from the root to a leaf, with the child index taken in each.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Path {
+    levels: [(PageNo, usize); DEPTH_MAX],
+    len: usize,
+    leaf: PageNo,
+    /// Every step took the rightmost child: the leaf is the last of the tree.
+    rightmost: bool,
+    /// Every step took child 0: the leaf is the first of the tree.
+    leftmost: bool,
+}
+
+impl Path {
+    fn root(&self) -> PageNo {
+        if self.len == 0 {
+            self.leaf
+        } else {
+            self.levels[0].0
+        }
+    }
+
+    /// Branch `level` (0 = root) and the child index taken there.
+    fn at(&self, level: usize) -> (PageNo, usize) {
+        self.levels[level]
+    }
+
+    /// Whether the leaf has `len` branches above it.
+    fn branches(&self) -> usize {
+        self.len
+    }
+
+    fn with_index(&self, level: usize, idx: usize) -> Path {
+        let mut path = *self;
+        path.levels[level].1 = idx;
+        path
+    }
+}
+
+/// Walks from `root` to the leaf that covers `key`.
+fn descend(tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Path> {
+    let mut path = Path {
+        levels: [(0, 0); DEPTH_MAX],
+        len: 0,
+        leaf: 0,
+        rightmost: true,
+        leftmost: true,
+    };
+    let mut no = root;
+    for depth in 0..DEPTH_MAX {
+        let page = tx.page(no)?;
+        let node = Node::open(&page, no)?;
+        match node.kind {
+            NodeKind::Leaf => {
+                path.leaf = no;
+                debug_assert_eq!(path.len, depth);
+                return Ok(path);
+            }
+            NodeKind::Branch => {
+                let idx = node.child_index(key)?;
+                path.levels[depth] = (no, idx);
+                path.len = depth + 1;
+                path.rightmost &= idx == node.count;
+                path.leftmost &= idx == 0;
+                no = node.child(idx)?;
+            }
+        }
+    }
+    Err(Error::page(
+        no,
+        format!("tree deeper than {DEPTH_MAX} levels (a cycle?)"),
+    ))
+}

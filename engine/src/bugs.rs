@@ -1,0 +1,65 @@
+//! Seeded bugs: deliberate defects that prove the harness's checkers can fail.
+//!
+//! A bug is honoured only when the crate is built with the `seeded-bugs` feature and
+//! [`crate::Options::seeded_bug`] names it; otherwise `Options::validate` rejects it. Each bug
+//! is the smallest change that breaks one guarantee, so the harness scenario that checks that
+//! guarantee must report a failure.
+
+/// One deliberate defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SeededBug {
+    /// `Durability::Full` commits return without waiting for the WAL fsync.
+    /// Breaks durability under power loss.
+    SkipCommitFsync,
+    /// Recovery accepts WAL frames whose checksum does not match.
+    /// Breaks checksum detection: torn or garbled frames become data.
+    AcceptBadFrameChecksum,
+    /// The commit mark goes on a transaction's first frame instead of its last, so a torn
+    /// transaction can be recovered in part. Breaks atomicity.
+    CommitRecordFirst,
+    /// A checkpoint skips copying one page before the WAL is reset. Breaks durability.
+    DropPageAtCheckpoint,
+    /// Rollback leaves the transaction's pages in the shared cache. Breaks isolation: readers
+    /// see rolled-back data.
+    KeepRolledBackPagesInCache,
+    /// A leaf split drops the last key of the page being split. Breaks the B+tree.
+    LoseLastKeyOfSplit,
+}
+
+impl SeededBug {
+    /// Every seeded bug, for catalogs and tests.
+    pub const ALL: [SeededBug; 6] = [
+        SeededBug::SkipCommitFsync,
+        SeededBug::AcceptBadFrameChecksum,
+        SeededBug::CommitRecordFirst,
+        SeededBug::DropPageAtCheckpoint,
+        SeededBug::KeepRolledBackPagesInCache,
+        SeededBug::LoseLastKeyOfSplit,
+    ];
+
+    /// A stable kebab-case name (`skip-commit-fsync`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SeededBug::SkipCommitFsync => "skip-commit-fsync",
+            SeededBug::AcceptBadFrameChecksum => "accept-bad-frame-checksum",
+            SeededBug::CommitRecordFirst => "commit-record-first",
+            SeededBug::DropPageAtCheckpoint => "drop-page-at-checkpoint",
+            SeededBug::KeepRolledBackPagesInCache => "keep-rolled-back-pages-in-cache",
+            SeededBug::LoseLastKeyOfSplit => "lose-last-key-of-split",
+        }
+    }
+
+    /// The bug named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<SeededBug> {
+        SeededBug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// True when `bug` is configured and the crate was built to honour it.
+#[inline]
+pub(crate) fn active(configured: Option<SeededBug>, bug: SeededBug) -> bool {
+    cfg!(feature = "seeded-bugs") && configured == Some(bug)
+}

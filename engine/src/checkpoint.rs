@@ -1,0 +1,187 @@
+//! Checkpoint: copy committed page versions from the WAL into the main file, then restart
+//! the WAL when no reader needs the old versions. The numbered steps match docs/design.md.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::cache::Loc;
+use crate::db::{Shared, WriterState};
+use crate::error::{Error, Result};
+use crate::options::Metrics;
+use crate::page::{PageBuf, PageNo};
+use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
+
+/// Bytes per main-file write when copying runs of adjacent pages.
+const COPY_RUN_BYTES_MAX: usize = 1 << 20;
+
+impl Shared {
+    /// Runs a checkpoint while holding the writer. `force_full` asks for a WAL reset even
+    /// when nothing needs copying (used at open to start a fresh generation).
+    pub(crate) fn checkpoint_locked(&self, w: &mut WriterState, force_full: bool) -> Result<()> {
+        self.check_poisoned()?;
+        // Step 1: every frame to be copied is durable in the WAL.
+        self.wait_durable(w.lsn)?;
+        let limit = {
+            let readers = self.readers.lock();
+            readers.keys().next().copied().unwrap_or(u64::MAX).min(w.latest_txn)
+        };
+        let full = limit == w.latest_txn;
+        let (mut copies, generation, salt) = self.collect_copies(limit);
+        if self.bug(crate::SeededBug::DropPageAtCheckpoint) && copies.len() > 1 {
+            copies.sort_unstable();
+            copies.remove(copies.len() / 2);
+        }
+        if copies.is_empty() && !(full && (force_full || w.lsn > w.generation_lsn)) {
+            return Ok(());
+        }
+        // Step 2: copy the newest version of each page (and, for a full checkpoint, a meta
+        // page that records which WAL generation is now folded in).
+        let mut pages = Vec::with_capacity(copies.len() + 1);
+        for (no, frame) in copies {
+            let loc = Loc::Wal { generation, frame };
+            let page = match self.cache.get(loc) {
+                Some(p) => p,
+                None => Arc::new(self.load_frame(frame, no)?),
+            };
+            pages.push((no, page));
+        }
+        if full {
+            w.meta.checkpointed_salt = salt;
+            w.meta.last_txn_id = w.latest_txn;
+            pages.retain(|(no, _)| *no != 0);
+            pages.push((0, Arc::new(w.meta.to_page(w.latest_txn))));
+        }
+        pages.sort_by_key(|(no, _)| *no);
+        self.write_main(&pages)?;
+        // Step 3: the main file is durable before the WAL may forget anything.
+        self.sync_main()?;
+        if full {
+            // Step 4: a new generation; a torn header here is safe because step 3 is done.
+            self.reset_wal(w, generation, salt).inspect_err(|_| {
+                self.poisoned.store(true, Ordering::Release);
+            })?;
+        } else {
+            self.index.write().backfilled_txn = limit;
+        }
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// (page, frame) of the newest version of each page committed at or before `limit` and
+    /// not yet copied, plus the generation and salt.
+    fn collect_copies(&self, limit: u64) -> (Vec<(PageNo, u64)>, u64, u64) {
+        let index = self.index.read();
+        let mut copies = Vec::new();
+        for (&no, versions) in &index.pages {
+            if let Some(&(txn, frame)) = versions.iter().rev().find(|(t, _)| *t <= limit) {
+                if txn > index.backfilled_txn {
+                    copies.push((no, frame));
+                }
+            }
+        }
+        (copies, index.generation, index.salt)
+    }
+
+    fn load_frame(&self, frame: u64, no: PageNo) -> Result<PageBuf> {
+        let mut buf = vec![0u8; self.page_size].into_boxed_slice();
+        let at = wal::frame_offset(frame, self.page_size) + wal::FRAME_HEADER_LEN as u64;
+        self.wal.read_at(&mut buf, at).map_err(|e| Error::io("checkpoint read", e))?;
+        let page = PageBuf::from_bytes(buf);
+        page.verify(no)?;
+        Ok(page)
+    }
+
+    /// Writes pages (sorted by number) into the main file, coalescing adjacent runs, and
+    /// refreshes their main-file cache entries.
+    fn write_main(&self, pages: &[(PageNo, Arc<PageBuf>)]) -> Result<()> {
+        debug_assert!(pages.windows(2).all(|p| p[0].0 < p[1].0));
+        let ps = self.page_size;
+        let mut run: Vec<u8> = Vec::with_capacity(COPY_RUN_BYTES_MAX);
+        let mut run_start: PageNo = 0;
+        for (i, (no, page)) in pages.iter().enumerate() {
+            debug_assert!(page.verify(*no).is_ok());
+            if run.is_empty() {
+                run_start = *no;
+            }
+            run.extend_from_slice(page.bytes());
+            let next_adjacent = pages.get(i + 1).is_some_and(|(n, _)| *n == *no + 1);
+            if !next_adjacent || run.len() + ps > COPY_RUN_BYTES_MAX {
+                let offset = u64::from(run_start) * ps as u64;
+                self.main.write_at(&run, offset).map_err(|e| Error::io("checkpoint write", e))?;
+                run.clear();
+            }
+        }
+        for (no, page) in pages {
+            self.cache.insert(Loc::Main(*no), page.clone());
+        }
+        self.stats.pages_written.fetch_add(pages.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn sync_main(&self) -> Result<()> {
+        let r = self.main.sync();
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        r.map_err(|e| {
+            self.poisoned.store(true, Ordering::Release);
+            Error::io("main sync", e)
+        })
+    }
+
+    /// Starts WAL generation `generation + 1` with a fresh salt.
+    fn reset_wal(&self, w: &mut WriterState, generation: u64, old_salt: u64) -> Result<()> {
+        let next = generation + 1;
+        let salt = crate::db::make_salt(self.opts.salt_seed, next, old_salt);
+        let header = WalHeader { page_size: self.page_size as u32, salt, generation: next };
+        self.wal.write_at(&header.encode(), 0).map_err(|e| Error::io("wal reset", e))?;
+        let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
+        if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
+            self.wal.set_len(WAL_HEADER_LEN).map_err(|e| Error::io("wal truncate", e))?;
+        }
+        self.wal.sync().map_err(|e| Error::io("wal sync", e))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let mut index = self.index.write();
+        index.generation = next;
+        index.salt = salt;
+        index.pages.clear();
+        index.backfilled_txn = w.latest_txn;
+        drop(index);
+        self.cache.purge_wal();
+        w.generation_lsn = w.lsn;
+        Ok(())
+    }
+
+    /// True when the current WAL generation is past the auto-checkpoint size.
+    pub(crate) fn wal_over_threshold(&self, w: &WriterState) -> bool {
+        let frames = w.lsn - w.generation_lsn;
+        frames * wal::frame_size(self.page_size) > self.opts.wal_checkpoint_bytes
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let c = &self.cache.counters;
+        let w = self.writer.try_lock();
+        let (frames, page_count) = match &w {
+            Some(w) => (w.lsn - w.generation_lsn, u64::from(w.meta.page_count)),
+            None => (0, 0),
+        };
+        drop(w);
+        let s = &self.stats;
+        Metrics {
+            durability: self.opts.durability,
+            commits: s.commits.load(Ordering::Relaxed),
+            rollbacks: s.rollbacks.load(Ordering::Relaxed),
+            fsyncs: s.fsyncs.load(Ordering::Relaxed),
+            checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            cache_hits: c.hits.load(Ordering::Relaxed),
+            cache_misses: c.misses.load(Ordering::Relaxed),
+            cache_evictions: c.evictions.load(Ordering::Relaxed),
+            cache_bytes: self.cache.bytes(self.page_size),
+            cache_bytes_max: self.opts.cache_bytes_max as u64,
+            pages_read: s.pages_read.load(Ordering::Relaxed),
+            pages_written: s.pages_written.load(Ordering::Relaxed),
+            wal_frames: frames,
+            wal_bytes: WAL_HEADER_LEN + frames * wal::frame_size(self.page_size),
+            page_count,
+            page_size: self.page_size as u64,
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Transactions: snapshot readers and the single writer.
+
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::btree;
+use crate::db::Shared;
+use crate::error::{Error, Result};
+use crate::meta::Meta;
+use crate::page::{PageNo, PageRead, PageRef, PAGE_HEADER_LEN};
+
+/// A handle to a table: cheap to copy, valid in any transaction until the table is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    root: PageNo,
+}
+
+impl Table {
+    pub(crate) fn from_root(root: PageNo) -> Table {
+        Table { root }
+    }
+    pub(crate) fn root(self) -> PageNo {
+        self.root
+    }
+}
+
+/// A read-only snapshot. Sees every commit visible when it began and nothing after.
+pub struct ReadTxn {
+    shared: Arc<Shared>,
+    snap: u64,
+}
+
+impl std::fmt::Debug for ReadTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadTxn").field("snapshot", &self.snap).finish()
+    }
+}
+
+impl ReadTxn {
+    pub(crate) fn new(shared: Arc<Shared>) -> ReadTxn {
+        // Register under the readers lock so a checkpoint never misses this snapshot.
+        let mut readers = shared.readers.lock();
+        let snap = shared.visible.load(Ordering::Acquire);
+        *readers.entry(snap).or_insert(0) += 1;
+        drop(readers);
+        ReadTxn { shared, snap }
+    }
+
+    /// The table `name`.
+    ///
+    /// # Errors
+    /// [`Error::TableNotFound`]; I/O errors; corruption.
+    pub fn table(&self, name: &str) -> Result<Table> {
+        lookup_table(self, name)
+    }
+
+    /// The value of `key`, if present.
+    ///
+    /// # Errors
+    /// I/O errors; corruption.
+    pub fn get(&self, table: &Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        btree::get(self, table.root, key)
+    }
+
+    /// Entries with keys in (`lower`, `upper`), ascending or, with `reverse`, descending.
+    ///
+    /// # Errors
+    /// None at creation; the iterator yields I/O errors and corruption.
+    pub fn range(&self, table: &Table, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Result<Range<'_>> {
+        Ok(Range::new(self, table, lower, upper, reverse))
+    }
+
+    /// Entries whose keys start with `prefix`, ascending.
+    ///
+    /// # Errors
+    /// As [`ReadTxn::range`].
+    pub fn prefix(&self, table: &Table, prefix: &[u8]) -> Result<Range<'_>> {
+        let upper = prefix_end(prefix);
+        let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(Range::new(self, table, Bound::Included(prefix), upper, false))
+    }
+
+    /// Names and handles of every table, sorted by name.
+    ///
+    /// # Errors
+    /// I/O errors; corruption.
+    pub fn tables(&self) -> Result<Vec<(String, Table)>> {
+        list_tables(self)
+    }
+
+    pub(crate) fn meta(&self) -> Result<Meta> {
+        let page = self.page(0)?;
+        Meta::decode(&page, self.shared.page_size)
+    }
+}
+
+impl Drop for ReadTxn {
+    fn drop(&mut self) {
+        let mut readers = self.shared.readers.lock();
+        if let Some(n) = readers.get_mut(&self.snap) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&self.snap);
+            }
+        }
+    }
+}
+
+impl PageRead for ReadTxn {
+    fn body_len(&self) -> usize {
+        self.shared.page_size - PAGE_HEADER_LEN
+    }
+    fn page(&self, no: PageNo) -> Result<PageRef> {
+        self.shared.read_page(no, self.snap)
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: no bound).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Catalog values: the table's root page, little-endian.
+pub(crate) fn lookup_table(tx: &impl PageRead, name: &str) -> Result<Table> {
+    let catalog = catalog_root(tx)?;
+    let value = btree::get(tx, catalog, name.as_bytes())?;
+    let value = value.ok_or_else(|| Error::TableNotFound { name: name.to_string() })?;
+    decode_root(catalog, &value)
+}
+
+fn decode_root(catalog: PageNo, value: &[u8]) -> Result<Table> {
+    let bytes: [u8; 4] = value
+        .try_into()
+        .map_err(|_| Error::page(catalog, format!("catalog value of {} bytes", value.len())))?;
+    Ok(Table { root: u32::from_le_bytes(bytes) })
+}
+
+/// The catalog's root never moves: it is page 1.
+pub(crate) const CATALOG_ROOT: PageNo = 1;
+
+fn catalog_root(_tx: &impl PageRead) -> Result<PageNo> {
+    Ok(CATALOG_ROOT)
+}
+
+fn list_tables(tx: &impl PageRead) -> Result<Vec<(String, Table)>> {
+    let mut cursor = btree::Cursor::new(CATALOG_ROOT, Bound::Unbounded, Bound::Unbounded, false);
+    let mut out = Vec::new();
+    while let Some((k, v)) = cursor.next(tx)? {
+        let name = String::from_utf8(k).map_err(|_| Error::page(CATALOG_ROOT, "table name not UTF-8"))?;
+        out.push((name, decode_root(CATALOG_ROOT, &v)?));
+    }
+    Ok(out)
+}
+
+/// An iterator over a range of one table.
+pub struct Range<'a> {
+    src: &'a dyn PageReadDyn,
+    cursor: btree::Cursor,
+    done: bool,
+}
+
+/// Object-safe page reading so one `Range` type serves both transaction kinds.
+trait PageReadDyn {
+    fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+}
+
+impl<T: PageRead> PageReadDyn for T {
+    fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        cursor.next(self)
+    }
+}
+
+impl<'a> Range<'a> {
+    pub(crate) fn new<T: PageRead>(src: &'a T, t: &Table, lower: Bound<&[u8]>, upper: Bound<&[u8]>, reverse: bool) -> Range<'a> {
+        let own = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
+        let cursor = btree::Cursor::new(t.root, own(lower), own(upper), reverse);
+        Range { src, cursor, done: false }
+    }
+}
+
+impl Iterator for Range<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.src.next_entry(&mut self.cursor) {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! The write transaction and the commit path.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::lock_api::ArcMutexGuard;
+use parking_lot::RawMutex;
+
+use crate::btree;
+use crate::bugs::SeededBug;
+use crate::cache::{IntMap, Loc};
+use crate::db::{Shared, WriterState};
+use crate::error::{Error, Result};
+use crate::freelist;
+use crate::meta::Meta;
+use crate::options::Durability;
+use crate::page::{PageBuf, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN};
+use crate::storage::StorageFile;
+use crate::txn::{Range, Table, CATALOG_ROOT};
+use crate::wal::{self, WAL_HEADER_LEN};
+use crate::{KEY_BYTES_MAX, TABLE_NAME_BYTES_MAX, VALUE_BYTES_MAX};
+
+/// Bytes per WAL write during commit; large transactions are written in pieces this big.
+const COMMIT_WRITE_BYTES_MAX: usize = 4 << 20;
+/// The commit buffer is kept between commits up to this size, and freed above it.
+const FRAME_BUF_KEEP_BYTES_MAX: usize = 8 << 20;
+
+/// The one write transaction. Sees its own writes; invisible to others until commit.
+/// Dropping it without [`WriteTxn::commit`] rolls it back.
+pub struct WriteTxn {
+    shared: Arc<Shared>,
+    w: Option<ArcMutexGuard<RawMutex, WriterState>>,
+    dirty: IntMap<PageNo, Arc<PageBuf>>,
+    meta: Meta,
+    snap: u64,
+    failed: bool,
+}
+
+impl std::fmt::Debug for WriteTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTxn").field("base", &self.snap).field("dirty", &self.dirty.len()).finish()
+    }
+}
+
+impl WriteTxn {
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<WriteTxn> {
+        shared.check_poisoned()?;
+        let w = shared.writer.lock_arc();
+        shared.check_poisoned()?;
+        let (meta, snap) = (w.meta, w.latest_txn);
+        Ok(WriteTxn { shared, w: Some(w), dirty: IntMap::default(), meta, snap, failed: false })
+    }
+
+    /// Runs a mutation; a failure part-way leaves the dirty pages unknown, so the
+    /// transaction refuses everything after it.
+    fn mutate<T>(&mut self, f: impl FnOnce(&mut WriteTxn) -> Result<T>) -> Result<T> {
+        if self.failed || self.w.is_none() {
+            return Err(Error::TransactionClosed);
+        }
+        let r = f(self);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// The table `name`.
+    ///
+    /// # Errors
+    /// [`Error::TableNotFound`]; I/O errors; corruption.
+    pub fn table(&self, name: &str) -> Result<Table> {
+        crate::txn::lookup_table(self, name)
+    }
+
+    /// Creates the table `name`.
+    ///
+    /// # Errors
+    /// [`Error::TableExists`]; [`Error::InvalidArgument`] for an empty or too long name.
+    pub fn create_table(&mut self, name: &str) -> Result<Table> {
+        if name.is_empty() || name.len() > TABLE_NAME_BYTES_MAX {
+            let detail = format!("table name of {} bytes (1..={TABLE_NAME_BYTES_MAX})", name.len());
+            return Err(Error::InvalidArgument { detail });
+        }
+        match self.table(name) {
+            Ok(_) => return Err(Error::TableExists { name: name.to_string() }),
+            Err(Error::TableNotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.mutate(|tx| {
+            let root = btree::create(tx)?;
+            btree::insert(tx, CATALOG_ROOT, name.as_bytes(), &root.to_le_bytes())?;
+            Ok(Table::from_root(root))
+        })
+    }
+
+    /// The table `name`, created if missing.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::create_table`].
+    pub fn open_or_create_table(&mut self, name: &str) -> Result<Table> {
+        match self.table(name) {
+            Err(Error::TableNotFound { .. }) => self.create_table(name),
+            other => other,
+        }
+    }
+
+    /// Drops the table `name` and frees its pages. Its handles become invalid.
+    ///
+    /// # Errors
+    /// [`Error::TableNotFound`]; I/O errors; corruption.
+    pub fn drop_table(&mut self, name: &str) -> Result<()> {
+        let table = self.table(name)?;
+        self.mutate(|tx| {
+            btree::destroy(tx, table.root())?;
+            btree::delete(tx, CATALOG_ROOT, name.as_bytes())?;
+            Ok(())
+        })
+    }
+
+    /// Inserts or replaces `key`.
+    ///
+    /// # Errors
+    /// [`Error::KeyTooLarge`], [`Error::ValueTooLarge`] (the transaction stays usable); I/O
+    /// errors, corruption and limits (the transaction must then be dropped).
+    pub fn put(&mut self, table: &Table, key: &[u8], value: &[u8]) -> Result<()> {
+        if key.len() > KEY_BYTES_MAX {
+            return Err(Error::KeyTooLarge { len: key.len(), max: KEY_BYTES_MAX });
+        }
+        if value.len() > VALUE_BYTES_MAX {
+            return Err(Error::ValueTooLarge { len: value.len(), max: VALUE_BYTES_MAX });
+        }
+        self.mutate(|tx| btree::insert(tx, table.root(), key, value).map(|_| ()))
+    }
+
+    /// Deletes `key`; true when it existed.
+    ///
+    /// # Errors
+    /// As [`WriteTxn::put`].
+    pub fn delete(&mut self, table: &Table, key: &[u8]) -> Result<bool> {
+        if key.len() > KEY_BYTES_MAX {
+            return Ok(false);
+        }
+        self.mutate(|tx| btree::delete(tx, table.root(), key))
+    }
+
+    /// The value of `key` as this transaction sees it.
+    ///
+    /// # Errors
+    /// I/O errors; corruption.
+    pub fn get(&self, table: &Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        btree::get(self, table.root(), key)
+    }
+
+    /// A range of `table` as this transaction sees it; see [`crate::ReadTxn::range`].
+    ///
+    /// # Errors
+    /// None at creation; the iterator yields I/O errors and corruption.
+    pub fn range(
+        &self,
+        table: &Table,
+        lower: std::ops::Bound<&[u8]>,
+        upper: std::ops::Bound<&[u8]>,
+        reverse: bool,
+    ) -> Result<Range<'_>> {
+        Ok(Range::new(self, table, lower, upper, reverse))
+    }
+
+    /// Discards every change.
+    pub fn rollback(self) {
+        drop(self);
+    }
+
+    /// Makes the changes visible and, in [`Durability::Full`], durable before returning.
+    ///
+    /// # Errors
+    /// [`Error::TransactionClosed`] after a failed operation; I/O errors ([`Error::DiskFull`]
+    /// leaves the database usable: the transaction is rolled back); [`Error::Poisoned`] when
+    /// an fsync failed (the commit may or may not survive a crash; reopen to find out).
+    pub fn commit(mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::TransactionClosed);
+        }
+        let mut w = self.w.take().ok_or(Error::TransactionClosed)?;
+        let shared = self.shared.clone();
+        let dirty = std::mem::take(&mut self.dirty);
+        if dirty.is_empty() && self.meta == w.meta {
+            shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        shared.check_poisoned()?;
+        let txn_id = w.next_txn_id;
+        w.next_txn_id += 1; // burnt even on failure: ids never repeat within a WAL generation
+        let mut pages: Vec<(PageNo, Arc<PageBuf>)> = dirty.into_iter().collect();
+        if self.meta != w.meta {
+            let mut meta = self.meta;
+            meta.last_txn_id = txn_id;
+            pages.retain(|(no, _)| *no != 0);
+            pages.push((0, Arc::new(meta.to_page(txn_id))));
+        }
+        pages.sort_unstable_by_key(|(no, _)| *no);
+        let first_frame = w.lsn - w.generation_lsn;
+        shared.append_frames(&mut w, &mut pages, txn_id, self.meta.page_count)?;
+        shared.publish(&pages, txn_id, first_frame);
+        w.meta = self.meta;
+        w.latest_txn = txn_id;
+        shared.note_written(w.lsn, txn_id);
+        shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+        shared.finish_commit(w, txn_id)
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if self.shared.bug(SeededBug::KeepRolledBackPagesInCache) {
+            for (no, page) in self.dirty.drain() {
+                self.shared.cache.insert(Loc::Main(no), page);
+            }
+        }
+        if self.w.take().is_some() {
+            self.shared.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PageRead for WriteTxn {
+    fn body_len(&self) -> usize {
+        self.shared.page_size - PAGE_HEADER_LEN
+    }
+    fn page(&self, no: PageNo) -> Result<PageRef> {
+        match self.dirty.get(&no) {
+            Some(page) => Ok(PageRef(page.clone())),
+            None => self.shared.read_page(no, self.snap),
+        }
+    }
+}
+
+impl WriteTxn {
+    fn reserve_dirty(&self) -> Result<()> {
+        let bytes = (self.dirty.len() + 1) * self.shared.page_size;
+        let max = self.shared.opts.txn_dirty_bytes_max;
+        if bytes > max {
+            return Err(Error::LimitExceeded { what: "txn dirty bytes", value: bytes as u64, max: max as u64 });
+        }
+        Ok(())
+    }
+}
+
+impl PageWrite for WriteTxn {
+    fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
+        if no == 0 || no >= self.meta.page_count {
+            return Err(Error::page(no, format!("write outside 1..{}", self.meta.page_count)));
+        }
+        if !self.dirty.contains_key(&no) {
+            self.reserve_dirty()?;
+            let page = self.shared.read_page(no, self.snap)?;
+            self.dirty.insert(no, page.0);
+        }
+        let page = self.dirty.get_mut(&no).ok_or_else(|| Error::page(no, "dirty page vanished"))?;
+        Ok(Arc::make_mut(page).body_mut())
+    }
+
+    fn allocate(&mut self) -> Result<PageNo> {
+        self.reserve_dirty()?;
+        let mut meta = self.meta;
+        let no = freelist::allocate(self, &mut meta)?;
+        self.meta = meta;
+        self.dirty.insert(no, Arc::new(PageBuf::zeroed(self.shared.page_size)));
+        debug_assert!(no > 0 && no < self.meta.page_count);
+        Ok(no)
+    }
+
+    fn free(&mut self, no: PageNo) -> Result<()> {
+        if no <= CATALOG_ROOT || no >= self.meta.page_count {
+            return Err(Error::page(no, "freeing a page out of range"));
+        }
+        let mut meta = self.meta;
+        freelist::free(self, &mut meta, no)?;
+        self.meta = meta;
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Seals the pages and appends them to the WAL as one transaction's frames.
+    fn append_frames(
+        &self,
+        w: &mut WriterState,
+        pages: &mut [(PageNo, Arc<PageBuf>)],
+        txn_id: u64,
+        page_count: u32,
+    ) -> Result<()> {
+        assert!(!pages.is_empty());
+        let frame_bytes = wal::frame_size(self.page_size);
+        let first = w.lsn - w.generation_lsn;
+        let end = WAL_HEADER_LEN + (first + pages.len() as u64) * frame_bytes;
+        if end > self.opts.wal_bytes_max {
+            return Err(Error::LimitExceeded { what: "wal bytes", value: end, max: self.opts.wal_bytes_max });
+        }
+        let mut header = self.frame_header(w, 0, txn_id);
+        let mut buf = std::mem::take(&mut w.frame_buf);
+        buf.clear();
+        let mut offset = wal::frame_offset(first, self.page_size);
+        let last = pages.len() - 1;
+        let commit_at = if self.bug(SeededBug::CommitRecordFirst) { 0 } else { last };
+        for (i, (no, page)) in pages.iter_mut().enumerate() {
+            Arc::make_mut(page).seal(*no, txn_id);
+            header.page_no = *no;
+            header.index = first + i as u64;
+            header.commit_page_count = if i == commit_at { page_count } else { 0 };
+            wal::encode_frame(&header, page, &mut buf);
+            if buf.len() >= COMMIT_WRITE_BYTES_MAX || i == last {
+                self.wal.write_at(&buf, offset).map_err(|e| Error::io("wal append", e))?;
+                offset += buf.len() as u64;
+                buf.clear();
+            }
+        }
+        if buf.capacity() <= FRAME_BUF_KEEP_BYTES_MAX {
+            w.frame_buf = buf;
+        }
+        w.lsn += pages.len() as u64;
+        Ok(())
+    }
+
+    /// Makes committed frames findable by later snapshots.
+    fn publish(&self, pages: &[(PageNo, Arc<PageBuf>)], txn_id: u64, first_frame: u64) {
+        let mut index = self.index.write();
+        let generation = index.generation;
+        for (i, (no, _)) in pages.iter().enumerate() {
+            index.pages.entry(*no).or_default().push((txn_id, first_frame + i as u64));
+        }
+        drop(index);
+        for (i, (_, page)) in pages.iter().enumerate() {
+            let loc = Loc::Wal { generation, frame: first_frame + i as u64 };
+            self.cache.insert(loc, page.clone());
+        }
+    }
+
+    /// Durability per mode, then an automatic checkpoint if the WAL is large.
+    fn finish_commit(&self, mut w: ArcMutexGuard<RawMutex, WriterState>, txn_id: u64) -> Result<()> {
+        let wait_for = match self.opts.durability {
+            Durability::Full if self.bug(SeededBug::SkipCommitFsync) => {
+                self.visible.fetch_max(txn_id, Ordering::AcqRel);
+                None
+            }
+            Durability::Full => Some(w.lsn),
+            Durability::Normal { commits, millis } => {
+                self.visible.fetch_max(txn_id, Ordering::AcqRel);
+                w.commits_since_sync += 1;
+                let due = w.last_sync.elapsed() >= Duration::from_millis(u64::from(millis));
+                if w.commits_since_sync >= commits || due {
+                    w.commits_since_sync = 0;
+                    w.last_sync = Instant::now();
+                    Some(w.lsn)
+                } else {
+                    None
+                }
+            }
+            Durability::Off => {
+                self.visible.fetch_max(txn_id, Ordering::AcqRel);
+                None
+            }
+        };
+        drop(w);
+        if let Some(lsn) = wait_for {
+            self.wait_durable(lsn)?;
+        }
+        if let Some(mut w) = self.writer.try_lock() {
+            if self.wal_over_threshold(&w) {
+                // The commit is done; a failed checkpoint (say, disk full) is retried on a
+                // later commit, and a failed fsync has poisoned the database already.
+                let _ = self.checkpoint_locked(&mut w, false);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A page store for writing a new database's first pages.
+struct Bootstrap {
+    pages: IntMap<PageNo, Arc<PageBuf>>,
+    meta: Meta,
+}
+
+impl PageRead for Bootstrap {
+    fn body_len(&self) -> usize {
+        self.meta.page_size as usize - PAGE_HEADER_LEN
+    }
+    fn page(&self, no: PageNo) -> Result<PageRef> {
+        self.pages.get(&no).map(|p| PageRef(p.clone())).ok_or_else(|| Error::page(no, "bootstrap"))
+    }
+}
+
+impl PageWrite for Bootstrap {
+    fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
+        let page = self.pages.get_mut(&no).ok_or_else(|| Error::page(no, "bootstrap"))?;
+        Ok(Arc::make_mut(page).body_mut())
+    }
+    fn allocate(&mut self) -> Result<PageNo> {
+        let no = self.meta.page_count;
+        self.meta.page_count += 1;
+        self.pages.insert(no, Arc::new(PageBuf::zeroed(self.meta.page_size as usize)));
+        Ok(no)
+    }
+    fn free(&mut self, no: PageNo) -> Result<()> {
+        Err(Error::page(no, "bootstrap never frees"))
+    }
+}
+
+/// Writes a new, empty database (meta page and catalog root) and syncs it.
+pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> {
+    let meta = Meta {
+        page_size: page_size as u32,
+        page_count: 1,
+        free_head: 0,
+        free_count: 0,
+        catalog_root: CATALOG_ROOT,
+        last_txn_id: 0,
+        checkpointed_salt: 0,
+    };
+    let mut boot = Bootstrap { pages: IntMap::default(), meta };
+    let root = btree::create(&mut boot)?;
+    assert_eq!(root, CATALOG_ROOT, "the catalog is the first page allocated");
+    let mut buf = boot.meta.to_page(0).bytes().to_vec();
+    let mut catalog = boot.pages.remove(&root).map(Arc::unwrap_or_clone).ok_or_else(|| Error::page(root, "bootstrap"))?;
+    catalog.seal(root, 0);
+    buf.extend_from_slice(catalog.bytes());
+    main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;
+    main.sync().map_err(|e| Error::io("create sync", e))
+}
