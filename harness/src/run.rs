@@ -201,6 +201,7 @@ fn run_engine(
     let options = EngineOptions {
         cache_bytes: s.cache_bytes,
         threads: threads_max,
+        seed: Some(req.seed),
     };
     let engine = factory
         .open(name, data_dir, &options)

@@ -37,23 +37,39 @@ impl OurEngine {
             "full" => ("engine-full", Durability::Full),
             "normal" => (
                 "engine-normal",
-                Durability::Normal { commits: NORMAL_COMMITS, millis: NORMAL_MILLIS },
+                Durability::Normal {
+                    commits: NORMAL_COMMITS,
+                    millis: NORMAL_MILLIS,
+                },
             ),
             "off" => ("engine-off", Durability::Off),
             other => {
-                return Err(AdapterError::new(ErrorKind::Invalid, format!("engine mode `{other}`")))
+                return Err(AdapterError::new(
+                    ErrorKind::Invalid,
+                    format!("engine mode `{other}`"),
+                ))
             }
         };
-        let mut opts = Options::default();
-        opts.durability = durability;
-        opts.cache_bytes_max = options.cache_bytes;
-        let mut engine = OurEngine { name, path: path.to_path_buf(), options: opts, db: None };
+        let opts = Options {
+            durability,
+            cache_bytes_max: options.cache_bytes,
+            salt_seed: options.seed,
+            ..Options::default()
+        };
+        let mut engine = OurEngine {
+            name,
+            path: path.to_path_buf(),
+            options: opts,
+            db: None,
+        };
         engine.reopen()?;
         Ok(engine)
     }
 
     fn db(&self) -> AdapterResult<&Database> {
-        self.db.as_ref().ok_or_else(|| AdapterError::new(ErrorKind::Other, "engine is closed"))
+        self.db
+            .as_ref()
+            .ok_or_else(|| AdapterError::new(ErrorKind::Other, "engine is closed"))
     }
 }
 
@@ -147,7 +163,10 @@ impl Session for OurSession<'_> {
     fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
         let txn = self.db.begin_read().map_err(map_err)?;
         let table = txn.table(TABLE).map_err(map_err)?;
-        Ok(copy_found(txn.get(&table, key).map_err(map_err)?, value_out))
+        Ok(copy_found(
+            txn.get(&table, key).map_err(map_err)?,
+            value_out,
+        ))
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
         self.write(|txn, table| txn.put(table, key, value).map_err(map_err))
@@ -190,7 +209,10 @@ struct OurTxn<'t> {
 
 impl Txn for OurTxn<'_> {
     fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
-        Ok(copy_found(self.txn.get(self.table, key).map_err(map_err)?, value_out))
+        Ok(copy_found(
+            self.txn.get(self.table, key).map_err(map_err)?,
+            value_out,
+        ))
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
         self.txn.put(self.table, key, value).map_err(map_err)

@@ -9,6 +9,7 @@
 //! `redb-none`, ... A bare family name takes the mode from the scenario's `[durability]`
 //! table, or the family's strictest mode.
 
+mod engine;
 mod model;
 mod null;
 mod redb;
@@ -17,6 +18,7 @@ mod sqlite;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use engine::OurEngine;
 pub use model::ModelEngine;
 pub use null::NullEngine;
 pub use redb::RedbEngine;
@@ -24,6 +26,9 @@ pub use sqlite::SqliteEngine;
 
 /// Every engine name `open_engine` accepts, in the order `harness list` shows them.
 pub const ENGINE_NAMES: &[&str] = &[
+    "engine-full",
+    "engine-normal",
+    "engine-off",
     "model",
     "null",
     "sqlite-full",
@@ -34,7 +39,7 @@ pub const ENGINE_NAMES: &[&str] = &[
 ];
 
 /// Family names that expand to a durability mode (`sqlite` -> `sqlite-full` by default).
-pub const ENGINE_FAMILIES: &[&str] = &["sqlite", "redb"];
+pub const ENGINE_FAMILIES: &[&str] = &["engine", "sqlite", "redb"];
 
 /// What went wrong, coarse enough to count per kind in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -160,6 +165,9 @@ pub struct EngineOptions {
     pub cache_bytes: usize,
     /// Threads that will open sessions (SQLite sizes its per-connection cache by it).
     pub threads: usize,
+    /// The run's seed, for engines whose files contain random bytes (our WAL salts): with it
+    /// a run's files are reproducible.
+    pub seed: Option<u64>,
 }
 
 /// 1 GiB, the cache the reference measurements used for SQLite and redb.
@@ -170,6 +178,7 @@ impl Default for EngineOptions {
         EngineOptions {
             cache_bytes: CACHE_BYTES_DEFAULT,
             threads: 1,
+            seed: None,
         }
     }
 }
@@ -209,6 +218,14 @@ pub fn open_engine(
     let full = resolve_name(name, None).map_err(|e| AdapterError::new(ErrorKind::Invalid, e))?;
     std::fs::create_dir_all(dir).map_err(|e| io_error("create data dir", dir, &e))?;
     let engine: Box<dyn Engine> = match full.as_str() {
+        "engine-full" | "engine-normal" | "engine-off" => {
+            let mode = full.trim_start_matches("engine-");
+            Box::new(OurEngine::open(
+                &data_file(dir, "engine.db"),
+                mode,
+                options,
+            )?)
+        }
         "model" => Box::new(ModelEngine::new()),
         "null" => Box::new(NullEngine::new()),
         "sqlite-full" | "sqlite-normal" | "sqlite-off" => {
