@@ -118,7 +118,7 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     let rounds = if req.compare { req.scenario.rounds } else { 1 };
     let mut passes: BTreeMap<String, Vec<EnginePass>> = BTreeMap::new();
     for round in 0..rounds {
-        if req.compare && probe_wanted(req) {
+        if probe_wanted(req) {
             let probe = fsync_probe(&req.out_dir, round).context("fsync probe")?;
             report.fsync_probe.push(probe);
         }

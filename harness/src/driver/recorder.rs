@@ -95,7 +95,9 @@ pub struct Recorder {
     next_boundary: Instant,
     interval_ops: u64,
     interval_errors: u64,
-    interval_histogram: Histogram<u64>,
+    /// This second's response times per kind; added to `response` at each second boundary,
+    /// so an operation costs one histogram record, not two.
+    interval_kinds: Vec<Option<Histogram<u64>>>,
     /// An empty histogram cloned for every new one (cloning cannot fail, creating can).
     empty: Histogram<u64>,
     ticks: SyncSender<Tick>,
@@ -124,7 +126,7 @@ impl Recorder {
             next_boundary: phase_start + std::time::Duration::from_secs(1),
             interval_ops: 0,
             interval_errors: 0,
-            interval_histogram: empty.clone(),
+            interval_kinds: (0..KIND_COUNT).map(|_| None).collect(),
             empty: empty.clone(),
             ticks,
         }
@@ -137,9 +139,8 @@ impl Recorder {
             self.roll(end);
         }
         let value = response_ns.clamp(1, LATENCY_NS_MAX);
-        let h = self.response[kind].get_or_insert_with(|| self.empty.clone());
+        let h = self.interval_kinds[kind].get_or_insert_with(|| self.empty.clone());
         record_ns(h, value);
-        record_ns(&mut self.interval_histogram, value);
         self.kind_ops[kind] += 1;
         self.ops += weight;
         self.interval_ops += weight;
@@ -183,7 +184,19 @@ impl Recorder {
         if self.interval_ops == 0 && self.interval_errors == 0 {
             return;
         }
-        let histogram = std::mem::replace(&mut self.interval_histogram, self.empty.clone());
+        let mut histogram = self.empty.clone();
+        for (kind, slot) in self.interval_kinds.iter_mut().enumerate() {
+            let Some(interval) = slot.as_mut().filter(|h| !h.is_empty()) else {
+                continue;
+            };
+            let total = self.response[kind].get_or_insert_with(|| self.empty.clone());
+            // Auto-resizing histograms of one unit: adding cannot fail.
+            let added = total
+                .add(&*interval)
+                .and_then(|()| histogram.add(&*interval));
+            debug_assert!(added.is_ok());
+            interval.reset();
+        }
         let interval = Interval {
             thread: self.thread,
             second: self.second,
