@@ -224,60 +224,18 @@ fn run_engine(
         offsets_s: Vec::new(),
     };
     progress.engine = name.to_string();
-    if !s.load.skip {
-        let threads = s.load.threads.unwrap_or(s.threads);
-        let streams = (0..threads as u64)
-            .map(|t| base.load_stream(req.seed, t, threads as u64))
-            .collect();
-        let spec = PhaseSpec {
-            name: "load".into(),
-            threads,
-            bound: PhaseBound::default(),
-            warmup_ops: 0,
-            target_ops_s: None,
+    // Each phase's streams are built just before it runs, so samplers see the key space as
+    // the previous phases left it.
+    let phases = usize::from(!s.load.skip) + 1 + s.then.len();
+    for n in 0..phases {
+        let (spec, work) = match n.checked_sub(usize::from(!s.load.skip)) {
+            None => load_plan(s, base, req.seed),
+            Some(i) => run_plan(s, i, &workloads[i], req.seed, &keyspace)?,
         };
         pass.offsets_s.push(run_start.elapsed().as_secs_f64());
-        let work = PhaseWork::Load {
-            streams,
-            batch: s.load.batch,
-        };
-        pass.phases.push(run_phase(
-            engine.as_ref(),
-            &ctx,
-            &spec,
-            work,
-            &mut |p, o, e| progress.tick(p, o, e),
-        )?);
-    }
-    for (i, (section, workload)) in s.run_phases().zip(&workloads).enumerate() {
-        let threads = section.threads.unwrap_or(s.threads);
-        let phase_seed = derive_seed(req.seed, i as u64 + 1);
-        let mut sources: Vec<Box<dyn OpSource>> = Vec::with_capacity(threads);
-        for t in 0..threads as u64 {
-            let stream = workload
-                .op_stream(phase_seed, t, &keyspace)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            sources.push(Box::new(stream));
-        }
-        let spec = PhaseSpec {
-            name: s.phase_name(i),
-            threads,
-            bound: PhaseBound {
-                ops: section.ops,
-                duration: workload.duration(),
-            },
-            warmup_ops: section.warmup_ops,
-            target_ops_s: section.target_ops_s,
-        };
-        pass.offsets_s.push(run_start.elapsed().as_secs_f64());
-        let work = PhaseWork::Run { sources };
-        pass.phases.push(run_phase(
-            engine.as_ref(),
-            &ctx,
-            &spec,
-            work,
-            &mut |p, o, e| progress.tick(p, o, e),
-        )?);
+        let mut tick = |p: &str, o: u64, e: Duration| progress.tick(p, o, e);
+        pass.phases
+            .push(run_phase(engine.as_ref(), &ctx, &spec, work, &mut tick)?);
     }
     engine
         .sync()
@@ -287,6 +245,63 @@ fn run_engine(
         .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
     debug_assert_eq!(pass.phases.len(), pass.offsets_s.len());
     Ok(pass)
+}
+
+/// The load phase: each thread writes its slice of the load stream, `load.batch` per
+/// transaction.
+fn load_plan(s: &Scenario, base: &Workload, seed: u64) -> (PhaseSpec, PhaseWork) {
+    let threads = s.load.threads.unwrap_or(s.threads);
+    let streams = (0..threads as u64)
+        .map(|t| base.load_stream(seed, t, threads as u64))
+        .collect();
+    let spec = PhaseSpec {
+        name: "load".into(),
+        threads,
+        bound: PhaseBound::default(),
+        warmup_ops: 0,
+        target_ops_s: None,
+    };
+    (
+        spec,
+        PhaseWork::Load {
+            streams,
+            batch: s.load.batch,
+        },
+    )
+}
+
+/// Measured phase `i`: one op stream per thread, seeded from (seed, phase).
+fn run_plan(
+    s: &Scenario,
+    i: usize,
+    workload: &Workload,
+    seed: u64,
+    keyspace: &Arc<KeySpace>,
+) -> anyhow::Result<(PhaseSpec, PhaseWork)> {
+    let section = s
+        .run_phases()
+        .nth(i)
+        .ok_or_else(|| anyhow::anyhow!("no phase {i}"))?;
+    let threads = section.threads.unwrap_or(s.threads);
+    let phase_seed = derive_seed(seed, i as u64 + 1);
+    let mut sources: Vec<Box<dyn OpSource>> = Vec::with_capacity(threads);
+    for t in 0..threads as u64 {
+        let stream = workload
+            .op_stream(phase_seed, t, keyspace)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        sources.push(Box::new(stream));
+    }
+    let spec = PhaseSpec {
+        name: s.phase_name(i),
+        threads,
+        bound: PhaseBound {
+            ops: section.ops,
+            duration: workload.duration(),
+        },
+        warmup_ops: section.warmup_ops,
+        target_ops_s: section.target_ops_s,
+    };
+    Ok((spec, PhaseWork::Run { sources }))
 }
 
 /// Fills phases, timeline, errors, checks (and for comparisons engines and ratios); returns
@@ -456,7 +471,7 @@ impl ProgressView {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
+            let bar = indicatif::ProgressBar::new_spinner().with_elapsed(self.started.elapsed());
             if let Ok(style) =
                 indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             {

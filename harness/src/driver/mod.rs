@@ -63,7 +63,7 @@ pub fn kind_index(kind: OpKind) -> usize {
         .unwrap_or(KIND_LOAD)
 }
 
-/// Report name of a histogram slot ("read", "read_modify_write", "load", ...).
+/// Report name of a histogram slot ("read", "read_modify_write", "load_batch", ...).
 #[must_use]
 pub fn kind_name(index: usize) -> &'static str {
     const NAMES: [&str; KIND_COUNT] = [
@@ -74,7 +74,7 @@ pub fn kind_name(index: usize) -> &'static str {
         "read_modify_write",
         "delete",
         "txn",
-        "load",
+        "load_batch",
     ];
     NAMES.get(index).copied().unwrap_or("unknown")
 }
