@@ -1,5 +1,299 @@
 //! The `harness` command line.
+//!
+//! Exit status: 0 when every check passed, 1 when a check failed or the run could not finish,
+//! 2 for bad input (unknown scenario, invalid scenario file or `--set`, unknown engine, usage).
 
-fn main() {
-    println!("harness: under construction");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use harness::adapter::{resolve_name, ENGINE_FAMILIES, ENGINE_NAMES};
+use harness::gen::cli::{run_keys, KeysArgs};
+use harness::report;
+use harness::run::{self, BuiltinEngines, RunRequest, ENGINES_DEFAULT};
+use harness::scenario::{self, Scenario};
+
+const EXIT_PASS: u8 = 0;
+const EXIT_FAIL: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+/// Stress, crash and chaos harness for embedded key-value databases.
+#[derive(Parser)]
+#[command(name = "harness", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario and write report.json, report.html and .hgrm files.
+    Run(RunArgs),
+    /// List every scenario with its description.
+    List,
+    /// Print key indexes sampled from a distribution.
+    Keys(KeysArgs),
+    /// Run the integrity check of an engine database file.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario name under scenarios/ (`smoke`, `ycsb/a`) or path to a .toml file.
+    scenario: String,
+    /// Output directory (default: reports/runs/<scenario, `/` as `-`>-<UTC timestamp>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed of every random choice (default: the scenario's, else random; always printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Engine name (see `harness list`), a family with the scenario's durability
+    /// (`sqlite`, `redb`), or `all` for an interleaved comparison.
+    #[arg(long)]
+    engine: Option<String>,
+    /// Override a scenario key by dotted path, value in TOML syntax: --set run.ops=1000.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Keep the engines' data files under <out>/data/.
+    #[arg(long)]
+    keep_data: bool,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Path of the engine's main database file (its WAL is `<path>-wal`).
+    path: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => cmd_run(&args),
+        Command::List => cmd_list(),
+        Command::Keys(args) => {
+            let mut out = std::io::stdout().lock();
+            match run_keys(&args, &mut out) {
+                Ok(()) => EXIT_PASS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    EXIT_BAD_INPUT
+                }
+            }
+        }
+        Command::Verify(args) => cmd_verify(&args),
+    };
+    ExitCode::from(code)
+}
+
+fn cmd_list() -> u8 {
+    let scenarios = scenario::list();
+    if scenarios.is_empty() {
+        eprintln!("no scenarios found in {:?}", scenario::scenario_dirs());
+        return EXIT_BAD_INPUT;
+    }
+    let width = scenarios.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    println!("Scenarios (harness run <name>):");
+    for (name, file) in &scenarios {
+        println!("  {name:width$}  {}", scenario::description_of(file));
+    }
+    println!("\nEngines (--engine): {}, all", ENGINE_NAMES.join(", "));
+    println!(
+        "Families (durability from the scenario): {}",
+        ENGINE_FAMILIES.join(", ")
+    );
+    EXIT_PASS
+}
+
+fn cmd_run(args: &RunArgs) -> u8 {
+    let (request, reproduce) = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    println!(
+        "harness run {}: engine {}, seed {}, output {}",
+        request.scenario_name,
+        if request.compare {
+            format!("all ({})", request.engines.join(", "))
+        } else {
+            request.engines[0].clone()
+        },
+        request.seed,
+        request.out_dir.display()
+    );
+    match run::execute(&request, &BuiltinEngines) {
+        Ok(outcome) => {
+            print!("{}", report::summary_table(&outcome.report));
+            print!("{}", report::ratio_table(&outcome.report));
+            print!("{}", run::fsync_lines(&outcome.report.fsync_probe));
+            println!("report: {}", request.out_dir.join("report.html").display());
+            let code = run::exit_code(&outcome.report);
+            if code == EXIT_PASS {
+                code
+            } else {
+                for check in outcome.report.failed_checks() {
+                    eprintln!("FAILED {}: {}", check.name, check.detail);
+                }
+                eprintln!("seed {}; reproduce with:\n  {reproduce}", request.seed);
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            eprintln!("seed {}; reproduce with:\n  {reproduce}", request.seed);
+            EXIT_FAIL
+        }
+    }
+}
+
+/// Resolves the scenario, overrides, engines, seed and output directory.
+fn prepare(args: &RunArgs) -> Result<(RunRequest, String), String> {
+    let (name, file) = scenario::resolve(&args.scenario).map_err(|e| e.to_string())?;
+    let scenario = scenario::load(&file, &args.set).map_err(|e| e.to_string())?;
+    let choice = args
+        .engine
+        .clone()
+        .unwrap_or_else(|| scenario.engine.clone());
+    let compare = choice == "all";
+    let engines = if compare {
+        let listed: Vec<String> = scenario.engines.clone().unwrap_or_else(default_engines);
+        listed
+            .iter()
+            .map(|e| resolve_engine(&scenario, e))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![resolve_engine(&scenario, &choice)?]
+    };
+    let seed = args.seed.or(scenario.seed).unwrap_or_else(random_seed);
+    let reproduce = reproduce_line(&name, seed, args);
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
+    let request = RunRequest {
+        scenario_name: name,
+        scenario,
+        seed,
+        engines,
+        compare,
+        out_dir,
+        keep_data: args.keep_data,
+        reproduce: reproduce.clone(),
+        progress: !args.no_progress,
+    };
+    Ok((request, reproduce))
+}
+
+fn default_engines() -> Vec<String> {
+    ENGINES_DEFAULT.iter().map(|e| (*e).to_string()).collect()
+}
+
+fn resolve_engine(scenario: &Scenario, name: &str) -> Result<String, String> {
+    let mode = scenario.durability.get(name).map(String::as_str);
+    resolve_name(name, mode).map_err(|e| format!("--engine: {e}"))
+}
+
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    harness::gen::mix64(nanos ^ (u64::from(std::process::id()) << 32))
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp: String = report::rfc3339_utc(std::time::SystemTime::now())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    PathBuf::from("reports")
+        .join("runs")
+        .join(format!("{}-{stamp}", name.replace('/', "-")))
+}
+
+fn reproduce_line(name: &str, seed: u64, args: &RunArgs) -> String {
+    let mut line = format!("harness run {} --seed {seed}", shell_quote(name));
+    if let Some(engine) = &args.engine {
+        line.push_str(&format!(" --engine {}", shell_quote(engine)));
+    }
+    for item in &args.set {
+        line.push_str(&format!(" --set {}", shell_quote(item)));
+    }
+    line
+}
+
+fn shell_quote(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Most problems `verify` prints; the count of the rest is shown.
+const VERIFY_PROBLEMS_SHOWN_MAX: usize = 50;
+
+fn cmd_verify(args: &VerifyArgs) -> u8 {
+    if !args.path.is_file() {
+        eprintln!("error: {} is not a file", args.path.display());
+        return EXIT_BAD_INPUT;
+    }
+    // Opening replays the WAL's committed transactions (recovery) and writes nothing else;
+    // Durability::Off avoids syncing anything on the way.
+    let options = engine::Options {
+        durability: engine::Durability::Off,
+        ..Default::default()
+    };
+    let db = match engine::Database::open(&args.path, options) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("FAILED: cannot open {}: {e}", args.path.display());
+            return EXIT_FAIL;
+        }
+    };
+    let outcome = db.check_integrity();
+    let closed = db.close();
+    match outcome {
+        Ok(report) => {
+            println!(
+                "{}: {} pages ({} free), {} entries",
+                args.path.display(),
+                report.pages_total,
+                report.pages_free,
+                report.entries
+            );
+            for (table, entries) in &report.tables {
+                println!("  table {table}: {entries} entries");
+            }
+            for problem in report.problems.iter().take(VERIFY_PROBLEMS_SHOWN_MAX) {
+                println!("  problem: {problem}");
+            }
+            if report.problems.len() > VERIFY_PROBLEMS_SHOWN_MAX {
+                println!(
+                    "  ... and {} more problems",
+                    report.problems.len() - VERIFY_PROBLEMS_SHOWN_MAX
+                );
+            }
+            if let Err(e) = closed {
+                eprintln!("FAILED: closing: {e}");
+                return EXIT_FAIL;
+            }
+            if report.is_ok() {
+                println!("integrity: ok");
+                EXIT_PASS
+            } else {
+                println!("integrity: FAILED ({} problems)", report.problems.len());
+                EXIT_FAIL
+            }
+        }
+        Err(e) => {
+            eprintln!("FAILED: integrity check of {}: {e}", args.path.display());
+            EXIT_FAIL
+        }
+    }
 }

@@ -1,0 +1,223 @@
+//! `engine-full`, `engine-normal`, `engine-off`: our engine (engine/), one table "kv".
+//!
+//! Written against ENGINE_API.md. Sessions are stateless (the engine's transactions own what
+//! they need), so a session just borrows the shared `Database`.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use engine::{Database, Durability, Options};
+
+use super::{AdapterError, AdapterResult, Engine, EngineOptions, ErrorKind, Session, Txn};
+
+/// The one table every harness run uses.
+const TABLE: &str = "kv";
+
+/// Durability::Normal's loss window: commits and milliseconds between group syncs. 100 ms
+/// and 1000 commits bound the loss like SQLite's synchronous=NORMAL bounds it to the WAL
+/// since the last checkpoint, without an fsync per commit.
+const NORMAL_COMMITS: u32 = 1000;
+const NORMAL_MILLIS: u32 = 100;
+
+/// Our engine behind the adapter trait.
+pub struct OurEngine {
+    name: &'static str,
+    path: PathBuf,
+    options: Options,
+    db: Option<Database>,
+}
+
+impl OurEngine {
+    /// Opens or creates `path` in durability `mode` ("full", "normal" or "off").
+    ///
+    /// # Errors
+    /// Unknown modes and the engine's open errors.
+    pub fn open(path: &Path, mode: &str, options: &EngineOptions) -> AdapterResult<OurEngine> {
+        let (name, durability) = match mode {
+            "full" => ("engine-full", Durability::Full),
+            "normal" => (
+                "engine-normal",
+                Durability::Normal {
+                    commits: NORMAL_COMMITS,
+                    millis: NORMAL_MILLIS,
+                },
+            ),
+            "off" => ("engine-off", Durability::Off),
+            other => {
+                return Err(AdapterError::new(
+                    ErrorKind::Invalid,
+                    format!("engine mode `{other}`"),
+                ))
+            }
+        };
+        let opts = Options {
+            durability,
+            cache_bytes_max: options.cache_bytes,
+            salt_seed: options.seed,
+            ..Options::default()
+        };
+        let mut engine = OurEngine {
+            name,
+            path: path.to_path_buf(),
+            options: opts,
+            db: None,
+        };
+        engine.reopen()?;
+        Ok(engine)
+    }
+
+    fn db(&self) -> AdapterResult<&Database> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| AdapterError::new(ErrorKind::Other, "engine is closed"))
+    }
+}
+
+/// Maps the engine's error to a counted kind.
+pub(crate) fn map_err(e: engine::Error) -> AdapterError {
+    let kind = if e.is_corruption() {
+        ErrorKind::Corruption
+    } else {
+        match &e {
+            engine::Error::Io { .. } => ErrorKind::Io,
+            engine::Error::DiskFull { .. } => ErrorKind::DiskFull,
+            engine::Error::KeyTooLarge { .. }
+            | engine::Error::ValueTooLarge { .. }
+            | engine::Error::LimitExceeded { .. } => ErrorKind::Limit,
+            engine::Error::Poisoned => ErrorKind::Poisoned,
+            engine::Error::InvalidArgument { .. } => ErrorKind::Invalid,
+            _ => ErrorKind::Other,
+        }
+    };
+    AdapterError::new(kind, format!("engine: {e}"))
+}
+
+impl Engine for OurEngine {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn durable_commits(&self) -> bool {
+        self.name == "engine-full"
+    }
+    fn session(&self) -> AdapterResult<Box<dyn Session + '_>> {
+        Ok(Box::new(OurSession { db: self.db()? }))
+    }
+    fn sync(&self) -> AdapterResult<()> {
+        self.db()?.sync().map_err(map_err)
+    }
+    fn reopen(&mut self) -> AdapterResult<()> {
+        if let Some(db) = self.db.take() {
+            db.close().map_err(map_err)?;
+        }
+        let db = Database::open(&self.path, self.options.clone()).map_err(map_err)?;
+        let mut txn = db.begin_write().map_err(map_err)?;
+        txn.open_or_create_table(TABLE).map_err(map_err)?;
+        txn.commit().map_err(map_err)?;
+        self.db = Some(db);
+        Ok(())
+    }
+    fn close(mut self: Box<Self>) -> AdapterResult<()> {
+        match self.db.take() {
+            Some(db) => db.close().map_err(map_err),
+            None => Ok(()),
+        }
+    }
+}
+
+struct OurSession<'a> {
+    db: &'a Database,
+}
+
+impl OurSession<'_> {
+    fn write<T>(
+        &mut self,
+        body: impl FnOnce(&mut engine::WriteTxn, &engine::Table) -> AdapterResult<T>,
+    ) -> AdapterResult<T> {
+        let mut txn = self.db.begin_write().map_err(map_err)?;
+        let table = txn.table(TABLE).map_err(map_err)?;
+        match body(&mut txn, &table) {
+            Ok(value) => {
+                txn.commit().map_err(map_err)?;
+                Ok(value)
+            }
+            Err(e) => {
+                txn.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn copy_found(found: Option<Vec<u8>>, value_out: &mut Vec<u8>) -> bool {
+    value_out.clear();
+    match found {
+        Some(v) => {
+            value_out.extend_from_slice(&v);
+            true
+        }
+        None => false,
+    }
+}
+
+impl Session for OurSession<'_> {
+    fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
+        let txn = self.db.begin_read().map_err(map_err)?;
+        let table = txn.table(TABLE).map_err(map_err)?;
+        Ok(copy_found(
+            txn.get(&table, key).map_err(map_err)?,
+            value_out,
+        ))
+    }
+    fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
+        self.write(|txn, table| txn.put(table, key, value).map_err(map_err))
+    }
+    fn delete(&mut self, key: &[u8]) -> AdapterResult<bool> {
+        self.write(|txn, table| txn.delete(table, key).map_err(map_err))
+    }
+    fn scan(
+        &mut self,
+        start: &[u8],
+        count_max: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> AdapterResult<usize> {
+        let txn = self.db.begin_read().map_err(map_err)?;
+        let table = txn.table(TABLE).map_err(map_err)?;
+        let range = txn
+            .range(&table, Bound::Included(start), Bound::Unbounded, false)
+            .map_err(map_err)?;
+        let mut count = 0;
+        for entry in range.take(count_max) {
+            let (k, v) = entry.map_err(map_err)?;
+            visit(&k, &v);
+            count += 1;
+        }
+        debug_assert!(count <= count_max);
+        Ok(count)
+    }
+    fn transaction(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Txn) -> AdapterResult<()>,
+    ) -> AdapterResult<()> {
+        self.write(|txn, table| body(&mut OurTxn { txn, table }))
+    }
+}
+
+struct OurTxn<'t> {
+    txn: &'t mut engine::WriteTxn,
+    table: &'t engine::Table,
+}
+
+impl Txn for OurTxn<'_> {
+    fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
+        Ok(copy_found(
+            self.txn.get(self.table, key).map_err(map_err)?,
+            value_out,
+        ))
+    }
+    fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
+        self.txn.put(self.table, key, value).map_err(map_err)
+    }
+    fn delete(&mut self, key: &[u8]) -> AdapterResult<bool> {
+        self.txn.delete(self.table, key).map_err(map_err)
+    }
+}

@@ -1,0 +1,518 @@
+//! One `harness run`: the load phase and the measured phases on one engine, or interleaved
+//! rounds over several engines (`--engine all`), then the report.
+//!
+//! Layout of a run directory (default `reports/runs/<scenario>-<UTC timestamp>/`, the
+//! scenario's `/` replaced by `-`): `report.json`, `report.html`, one `.hgrm` per phase and
+//! operation kind, and `data/<engine>[-r<round>]/` with the engine's files, removed at the end
+//! unless `--keep-data`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+
+use crate::adapter::{open_engine, AdapterResult, Engine, EngineOptions};
+use crate::driver::{
+    fsync_probe, run_phase, DataCtx, OpSource, PhaseBound, PhaseResult, PhaseSpec, PhaseWork,
+};
+use crate::gen::{derive_seed, KeySpace};
+use crate::report::{self, Check, EngineReport, FsyncProbe, Report, RoundReport, TimelinePoint};
+use crate::scenario::{RunSection, Scenario};
+use crate::workload::{Op, OpStream, Workload, WorkloadSpec};
+
+/// Engines of `--engine all` when the scenario lists none: ours first, then the peers in
+/// their durable modes.
+pub const ENGINES_DEFAULT: &[&str] = &["engine", "sqlite-full", "redb-immediate"];
+
+/// Runs shorter than this show no progress bar.
+const PROGRESS_DELAY: Duration = Duration::from_secs(2);
+
+/// Opens engines by name; tests substitute their own (a slow or lying adapter).
+pub trait EngineFactory: Sync {
+    /// Opens `name` with its files under `dir`.
+    ///
+    /// # Errors
+    /// Unknown names and open errors.
+    fn open(
+        &self,
+        name: &str,
+        dir: &Path,
+        options: &EngineOptions,
+    ) -> AdapterResult<Box<dyn Engine>>;
+}
+
+/// The adapters of [`crate::adapter`].
+pub struct BuiltinEngines;
+
+impl EngineFactory for BuiltinEngines {
+    fn open(
+        &self,
+        name: &str,
+        dir: &Path,
+        options: &EngineOptions,
+    ) -> AdapterResult<Box<dyn Engine>> {
+        open_engine(name, dir, options)
+    }
+}
+
+impl OpSource for OpStream {
+    fn next_op(&mut self) -> Op {
+        OpStream::next_op(self)
+    }
+}
+
+/// Everything a run needs, resolved by the command line.
+pub struct RunRequest {
+    pub scenario_name: String,
+    pub scenario: Scenario,
+    pub seed: u64,
+    /// Engines to run, resolved (one, or the list of `--engine all`).
+    pub engines: Vec<String>,
+    /// True for `--engine all` (interleaved rounds and ratios).
+    pub compare: bool,
+    pub out_dir: PathBuf,
+    pub keep_data: bool,
+    /// The command line that reproduces the run.
+    pub reproduce: String,
+    /// Draw a progress bar on stderr (when it is a terminal and the run takes over 2 s).
+    pub progress: bool,
+}
+
+/// The result of [`execute`].
+pub struct RunOutcome {
+    pub report: Report,
+    pub paths: Vec<PathBuf>,
+}
+
+/// One engine's pass over the scenario (one round).
+struct EnginePass {
+    engine: String,
+    phases: Vec<PhaseResult>,
+    /// Seconds from the run's start to each phase's start.
+    offsets_s: Vec<f64>,
+}
+
+/// Runs the request and writes the report files into `out_dir`.
+///
+/// # Errors
+/// Bad workloads, engines that fail to open or close, and I/O errors writing the report.
+/// Failed checks are not errors: they are in the report (see `Report::verdict`).
+pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<RunOutcome> {
+    anyhow::ensure!(!req.engines.is_empty(), "no engine to run");
+    std::fs::create_dir_all(&req.out_dir)
+        .with_context(|| format!("creating {}", req.out_dir.display()))?;
+    let config = serde_json::to_value(&req.scenario).context("scenario to JSON")?;
+    let engine_label = if req.compare {
+        "all"
+    } else {
+        req.engines[0].as_str()
+    };
+    let mut report = Report::new(&req.scenario_name, engine_label, req.seed, config);
+    report.reproduce = Some(req.reproduce.clone());
+    let mut progress = ProgressView::new(req.progress);
+    let run_start = Instant::now();
+    let rounds = if req.compare { req.scenario.rounds } else { 1 };
+    let mut passes: BTreeMap<String, Vec<EnginePass>> = BTreeMap::new();
+    for round in 0..rounds {
+        if probe_wanted(req) {
+            let probe = fsync_probe(&req.out_dir, round).context("fsync probe")?;
+            report.fsync_probe.push(probe);
+        }
+        for j in 0..req.engines.len() {
+            let name = &req.engines[(round as usize + j) % req.engines.len()];
+            let data_dir = data_dir(req, name, round);
+            let pass = run_engine(req, factory, name, &data_dir, run_start, &mut progress);
+            if !req.keep_data {
+                // Best effort: a leftover data directory is not worth failing the run over.
+                let _ = std::fs::remove_dir_all(&data_dir);
+            }
+            passes.entry(name.clone()).or_default().push(pass?);
+        }
+    }
+    progress.finish();
+    let histograms = fill_report(&mut report, req, &passes)?;
+    if !req.keep_data {
+        let _ = std::fs::remove_dir(req.out_dir.join("data"));
+    }
+    let paths = report::write_all(&report, &histograms, &req.out_dir)?;
+    Ok(RunOutcome { report, paths })
+}
+
+fn probe_wanted(req: &RunRequest) -> bool {
+    req.scenario.fsync_probe.unwrap_or_else(|| {
+        req.engines
+            .iter()
+            .any(|e| e.ends_with("-full") || e.ends_with("-immediate"))
+    })
+}
+
+fn data_dir(req: &RunRequest, engine: &str, round: u32) -> PathBuf {
+    let leaf = if req.compare {
+        format!("{engine}-r{round}")
+    } else {
+        engine.to_string()
+    };
+    req.out_dir.join("data").join(leaf)
+}
+
+/// The workload of phase `i` (0 = `[run]`): the scenario's, with the section's overrides and
+/// bounds.
+fn phase_workload(base: &WorkloadSpec, section: &RunSection) -> anyhow::Result<Workload> {
+    let mut spec = base.clone();
+    spec.op_count = section.ops;
+    spec.duration_s = section.duration_s;
+    spec.warmup_ops = section.warmup_ops;
+    if let Some(mix) = &section.mix {
+        spec.mix = Some(mix.clone());
+    }
+    if let Some(d) = &section.distribution {
+        spec.distribution = Some(d.clone());
+    }
+    if let Some(scan) = &section.scan_len {
+        spec.scan_len = scan.clone();
+    }
+    Workload::from_spec(&spec).map_err(|e| anyhow::anyhow!("workload: {e}"))
+}
+
+fn run_engine(
+    req: &RunRequest,
+    factory: &dyn EngineFactory,
+    name: &str,
+    data_dir: &Path,
+    run_start: Instant,
+    progress: &mut ProgressView,
+) -> anyhow::Result<EnginePass> {
+    let s = &req.scenario;
+    let workloads: Vec<Workload> = s
+        .run_phases()
+        .map(|section| phase_workload(&s.workload, section))
+        .collect::<Result<_, _>>()?;
+    let base = &workloads[0];
+    let threads_max = s
+        .run_phases()
+        .filter_map(|p| p.threads)
+        .chain([s.threads])
+        .max()
+        .unwrap_or(1);
+    let options = EngineOptions {
+        cache_bytes: s.cache_bytes,
+        threads: threads_max,
+        seed: Some(req.seed),
+    };
+    let engine = factory
+        .open(name, data_dir, &options)
+        .map_err(|e| anyhow::anyhow!("opening {name} in {}: {e}", data_dir.display()))?;
+    let keyspace: Arc<KeySpace> = base.key_space();
+    let ctx = DataCtx {
+        keys: base
+            .key_encoder(req.seed)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        values: base
+            .value_gen(req.seed)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        keyspace: Arc::clone(&keyspace),
+        verify_reads: s.verify_reads && engine.stores_data(),
+        deletes_possible: workloads.iter().any(|w| w.mix().delete > 0.0),
+    };
+    let mut pass = EnginePass {
+        engine: name.to_string(),
+        phases: Vec::new(),
+        offsets_s: Vec::new(),
+    };
+    progress.engine = name.to_string();
+    // Each phase's streams are built just before it runs, so samplers see the key space as
+    // the previous phases left it.
+    let phases = usize::from(!s.load.skip) + 1 + s.then.len();
+    for n in 0..phases {
+        let (spec, work) = match n.checked_sub(usize::from(!s.load.skip)) {
+            None => load_plan(s, base, req.seed),
+            Some(i) => run_plan(s, i, &workloads[i], req.seed, &keyspace)?,
+        };
+        pass.offsets_s.push(run_start.elapsed().as_secs_f64());
+        let mut tick = |p: &str, o: u64, e: Duration| progress.tick(p, o, e);
+        pass.phases
+            .push(run_phase(engine.as_ref(), &ctx, &spec, work, &mut tick)?);
+    }
+    engine
+        .sync()
+        .map_err(|e| anyhow::anyhow!("sync {name}: {e}"))?;
+    engine
+        .close()
+        .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
+    debug_assert_eq!(pass.phases.len(), pass.offsets_s.len());
+    Ok(pass)
+}
+
+/// The load phase: each thread writes its slice of the load stream, `load.batch` per
+/// transaction.
+fn load_plan(s: &Scenario, base: &Workload, seed: u64) -> (PhaseSpec, PhaseWork) {
+    let threads = s.load.threads.unwrap_or(s.threads);
+    let streams = (0..threads as u64)
+        .map(|t| base.load_stream(seed, t, threads as u64))
+        .collect();
+    let spec = PhaseSpec {
+        name: "load".into(),
+        threads,
+        bound: PhaseBound::default(),
+        warmup_ops: 0,
+        target_ops_s: None,
+    };
+    (
+        spec,
+        PhaseWork::Load {
+            streams,
+            batch: s.load.batch,
+        },
+    )
+}
+
+/// Measured phase `i`: one op stream per thread, seeded from (seed, phase).
+fn run_plan(
+    s: &Scenario,
+    i: usize,
+    workload: &Workload,
+    seed: u64,
+    keyspace: &Arc<KeySpace>,
+) -> anyhow::Result<(PhaseSpec, PhaseWork)> {
+    let section = s
+        .run_phases()
+        .nth(i)
+        .ok_or_else(|| anyhow::anyhow!("no phase {i}"))?;
+    let threads = section.threads.unwrap_or(s.threads);
+    let phase_seed = derive_seed(seed, i as u64 + 1);
+    let mut sources: Vec<Box<dyn OpSource>> = Vec::with_capacity(threads);
+    for t in 0..threads as u64 {
+        let stream = workload
+            .op_stream(phase_seed, t, keyspace)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        sources.push(Box::new(stream));
+    }
+    let spec = PhaseSpec {
+        name: s.phase_name(i),
+        threads,
+        bound: PhaseBound {
+            ops: section.ops,
+            duration: workload.duration(),
+        },
+        warmup_ops: section.warmup_ops,
+        target_ops_s: section.target_ops_s,
+    };
+    Ok((spec, PhaseWork::Run { sources }))
+}
+
+/// Fills phases, timeline, errors, checks (and for comparisons engines and ratios); returns
+/// the histograms to write as `.hgrm` files.
+fn fill_report(
+    report: &mut Report,
+    req: &RunRequest,
+    passes: &BTreeMap<String, Vec<EnginePass>>,
+) -> anyhow::Result<BTreeMap<String, Histogram<u64>>> {
+    let mut histograms = BTreeMap::new();
+    let mut engine_reports = Vec::new();
+    for name in &req.engines {
+        let Some(rounds) = passes.get(name) else {
+            continue;
+        };
+        let merged = merge_rounds(rounds)?;
+        for (round, pass) in rounds.iter().enumerate() {
+            let label = if req.compare {
+                format!("{name} round {round}")
+            } else {
+                name.clone()
+            };
+            add_checks(report, &label, &pass.phases, req.scenario.verify_reads);
+            add_timeline(report, pass, req.compare);
+        }
+        for phase in &merged {
+            for (kind, n) in &phase.errors {
+                *report.errors.entry(kind.as_str().to_string()).or_insert(0) += n;
+            }
+            let prefix = if req.compare {
+                format!("{name}.{}", phase.name)
+            } else {
+                phase.name.clone()
+            };
+            for (kind, h) in &phase.response {
+                histograms.insert(format!("{prefix}.{kind}"), h.clone());
+            }
+            for (kind, h) in &phase.service {
+                histograms.insert(format!("{prefix}.{kind}.service"), h.clone());
+            }
+        }
+        engine_reports.push(EngineReport {
+            engine: name.clone(),
+            rounds: u32::try_from(rounds.len()).unwrap_or(u32::MAX),
+            phases: merged.iter().map(PhaseResult::to_report).collect(),
+            per_round: per_round(rounds, req.compare),
+        });
+    }
+    let ours = engine_reports.first().cloned().unwrap_or_default();
+    report.phases = ours.phases.clone();
+    if req.compare {
+        report.ratios = report::compute_ratios(&ours, &engine_reports);
+        report.engines = engine_reports;
+    }
+    Ok(histograms)
+}
+
+fn per_round(rounds: &[EnginePass], compare: bool) -> Vec<RoundReport> {
+    if !compare {
+        return Vec::new();
+    }
+    rounds
+        .iter()
+        .enumerate()
+        .map(|(r, pass)| RoundReport {
+            round: u32::try_from(r).unwrap_or(u32::MAX),
+            phases: pass.phases.iter().map(PhaseResult::to_report).collect(),
+        })
+        .collect()
+}
+
+fn merge_rounds(rounds: &[EnginePass]) -> anyhow::Result<Vec<PhaseResult>> {
+    let Some(first) = rounds.first() else {
+        return Ok(Vec::new());
+    };
+    let mut merged = first.phases.clone();
+    for pass in &rounds[1..] {
+        for (into, phase) in merged.iter_mut().zip(&pass.phases) {
+            into.absorb(phase)?;
+        }
+    }
+    Ok(merged)
+}
+
+fn add_timeline(report: &mut Report, pass: &EnginePass, compare: bool) {
+    for (phase, offset_s) in pass.phases.iter().zip(&pass.offsets_s) {
+        for point in &phase.timeline {
+            let phase_label = if compare {
+                format!("{}/{}", pass.engine, point.phase)
+            } else {
+                point.phase.clone()
+            };
+            report.timeline.push(TimelinePoint {
+                t_s: point.t_s + offset_s,
+                phase: phase_label,
+                ..point.clone()
+            });
+        }
+    }
+}
+
+/// Checks from one pass: read verification (when on and possible) and operation errors.
+fn add_checks(report: &mut Report, label: &str, phases: &[PhaseResult], verify_reads: bool) {
+    let mut verify = crate::driver::VerifyLog::default();
+    for phase in phases {
+        verify.merge(phase.verify.clone());
+    }
+    if verify_reads && verify.checked > 0 {
+        let detail = if verify.failed == 0 {
+            format!("{label}: {} reads verified", verify.checked)
+        } else {
+            format!(
+                "{label}: {} of {} reads failed verification; first: {}",
+                verify.failed,
+                verify.checked,
+                verify.details.join(" | ")
+            )
+        };
+        report.checks.push(Check {
+            name: "read_verification".into(),
+            passed: verify.failed == 0,
+            detail,
+        });
+    }
+    let errors: u64 = phases.iter().flat_map(|p| p.errors.values()).sum();
+    let details: Vec<&str> = phases
+        .iter()
+        .flat_map(|p| p.error_details.iter().map(String::as_str))
+        .collect();
+    let detail = if errors == 0 {
+        format!("{label}: no operation failed")
+    } else {
+        format!(
+            "{label}: {errors} operations failed; first: {}",
+            details.join(" | ")
+        )
+    };
+    report.checks.push(Check {
+        name: "op_errors".into(),
+        passed: errors == 0,
+        detail,
+    });
+}
+
+/// The progress bar: spinner, elapsed time, engine, phase, ops and rate. Drawn on stderr only
+/// when it is a terminal and the run has lasted over [`PROGRESS_DELAY`].
+struct ProgressView {
+    enabled: bool,
+    started: Instant,
+    bar: Option<indicatif::ProgressBar>,
+    engine: String,
+}
+
+impl ProgressView {
+    fn new(wanted: bool) -> ProgressView {
+        let enabled = wanted && std::io::stderr().is_terminal();
+        ProgressView {
+            enabled,
+            started: Instant::now(),
+            bar: None,
+            engine: String::new(),
+        }
+    }
+
+    fn tick(&mut self, phase: &str, ops: u64, phase_elapsed: Duration) {
+        if !self.enabled || self.started.elapsed() < PROGRESS_DELAY {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new_spinner().with_elapsed(self.started.elapsed());
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let rate = ops as f64 / phase_elapsed.as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "{} {phase}: {ops} ops, {rate:.0} ops/s",
+            self.engine
+        ));
+        bar.tick();
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The probes of a report as terminal lines.
+#[must_use]
+pub fn fsync_lines(probes: &[FsyncProbe]) -> String {
+    probes
+        .iter()
+        .map(|p| {
+            format!(
+                "fsync probe round {}: {:.0} fsyncs/s, p50 {:.1} us, p99 {:.1} us\n",
+                p.round, p.fsyncs_per_s, p.p50_us, p.p99_us
+            )
+        })
+        .collect()
+}
+
+/// Exit status of a finished run: 0 when every check passed, 1 when one failed.
+#[must_use]
+pub fn exit_code(report: &Report) -> u8 {
+    match report.verdict() {
+        report::Verdict::Pass => 0,
+        report::Verdict::Fail => 1,
+    }
+}
