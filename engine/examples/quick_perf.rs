@@ -42,7 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bulk load {n}: {:.0} keys/s ({load_s:.2} s)",
         n as f64 / load_s
     );
-    let gets = n.min(1_000_000);
+    let gets: usize = std::env::var("GETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n.min(1_000_000));
     let t = Instant::now();
     let mut found = 0usize;
     for _ in 0..gets {

@@ -165,4 +165,9 @@ pub(crate) trait PageWrite: PageRead {
     /// # Errors
     /// I/O errors or corruption of the free list.
     fn free(&mut self, no: PageNo) -> Result<()>;
+    /// True when the seeded bug `bug` is configured (see [`crate::SeededBug`]).
+    fn seeded_bug(&self, bug: crate::SeededBug) -> bool {
+        let _ = bug;
+        false
+    }
 }

@@ -313,6 +313,10 @@ impl PageWrite for WriteTxn {
         self.meta = meta;
         Ok(())
     }
+
+    fn seeded_bug(&self, bug: SeededBug) -> bool {
+        self.shared.bug(bug)
+    }
 }
 
 impl Shared {

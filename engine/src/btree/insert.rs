@@ -156,7 +156,17 @@ fn split_node(
     };
     debug_assert!(!promote || left_rightmost != 0);
     let left = tx.allocate()?;
-    write_node(tx.page_mut(left)?, left, kind, left_rightmost, cells, 0..k)?;
+    let lose_last =
+        kind == NodeKind::Leaf && k > 1 && tx.seeded_bug(crate::SeededBug::LoseLastKeyOfSplit);
+    let left_end = if lose_last { k - 1 } else { k };
+    write_node(
+        tx.page_mut(left)?,
+        left,
+        kind,
+        left_rightmost,
+        cells,
+        0..left_end,
+    )?;
     if !is_root {
         write_node(
             tx.page_mut(no)?,
