@@ -272,9 +272,9 @@ fn meta_from_wal(wal: &dyn StorageFile, rec: &wal::Recovered, page_size: usize) 
     let frame = rec
         .txns
         .iter()
-        .flat_map(|t| &t.frames)
-        .filter(|(p, _)| *p == 0)
-        .last()?
+        .rev()
+        .flat_map(|t| t.frames.iter().rev())
+        .find(|(p, _)| *p == 0)?
         .1;
     let mut buf = vec![0u8; page_size].into_boxed_slice();
     let at = wal::frame_offset(frame, page_size) + wal::FRAME_HEADER_LEN as u64;
