@@ -48,10 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(n.min(1_000_000));
     let t = Instant::now();
     let mut found = 0usize;
+    let mut buf = Vec::new();
     for _ in 0..gets {
         let k = &keys[rng.random_range(0..n)];
         let r = db.begin_read()?;
-        found += usize::from(r.get(&table, k)?.is_some());
+        found += usize::from(r.get_into(&table, k, &mut buf)?);
     }
     let s = t.elapsed().as_secs_f64();
     println!("random get: {:.0}/s ({found} found)", gets as f64 / s);
@@ -63,8 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = db.begin_read()?;
         seen += r
             .range(&table, Bound::Included(&k[..]), Bound::Unbounded, false)?
-            .take(10)
-            .count();
+            .visit(10, &mut |_, _| {})?;
     }
     let s = t.elapsed().as_secs_f64();
     println!(

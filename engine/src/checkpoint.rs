@@ -22,13 +22,8 @@ impl Shared {
         // Step 1: every frame to be copied is durable in the WAL.
         self.wait_durable(w.lsn)?;
         let limit = {
-            let readers = self.readers.lock();
-            readers
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(u64::MAX)
-                .min(w.latest_txn)
+            let oldest = self.readers.lock().oldest();
+            oldest.unwrap_or(u64::MAX).min(w.latest_txn)
         };
         let full = limit == w.latest_txn;
         let (mut copies, generation, salt) = self.collect_copies(limit);

@@ -1,6 +1,5 @@
 //! The database: shared state, opening and recovery, group commit, checkpoints.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -36,6 +35,39 @@ impl WalIndex {
             .rev()
             .find(|(txn, _)| *txn <= snap)
             .map(|&(_, frame)| frame)
+    }
+}
+
+/// Open read snapshots with their reader counts. Few distinct snapshots are open at once and
+/// new ones are the newest, so a small Vec kept in order beats a map and, once warm, never
+/// allocates on the read path.
+#[derive(Default)]
+pub(crate) struct Readers {
+    snaps: Vec<(u64, u32)>,
+}
+
+impl Readers {
+    pub(crate) fn add(&mut self, snap: u64) {
+        match self.snaps.iter().rposition(|&(s, _)| s <= snap) {
+            Some(i) if self.snaps[i].0 == snap => self.snaps[i].1 += 1,
+            Some(i) => self.snaps.insert(i + 1, (snap, 1)),
+            None => self.snaps.insert(0, (snap, 1)),
+        }
+        debug_assert!(self.snaps.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    pub(crate) fn remove(&mut self, snap: u64) {
+        if let Some(i) = self.snaps.iter().rposition(|&(s, _)| s == snap) {
+            self.snaps[i].1 -= 1;
+            if self.snaps[i].1 == 0 {
+                self.snaps.remove(i);
+            }
+        }
+    }
+
+    /// The oldest open snapshot.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        self.snaps.first().map(|&(s, _)| s)
     }
 }
 
@@ -88,7 +120,7 @@ pub(crate) struct Shared {
     /// Snapshot of new readers: the newest commit that is visible (durable in Full mode).
     pub visible: AtomicU64,
     /// Open read snapshots and how many readers hold each.
-    pub readers: Mutex<BTreeMap<u64, u32>>,
+    pub readers: Mutex<Readers>,
     pub poisoned: AtomicBool,
     pub stats: Stats,
 }
@@ -434,7 +466,7 @@ impl Shared {
             sync: Mutex::new(SyncState::default()),
             sync_cv: Condvar::new(),
             visible: AtomicU64::new(meta.last_txn_id),
-            readers: Mutex::new(BTreeMap::new()),
+            readers: Mutex::new(Readers::default()),
             poisoned: AtomicBool::new(false),
             stats: Stats::default(),
         }

@@ -44,7 +44,7 @@ impl ReadTxn {
         // Register under the readers lock so a checkpoint never misses this snapshot.
         let mut readers = shared.readers.lock();
         let snap = shared.visible.load(Ordering::Acquire);
-        *readers.entry(snap).or_insert(0) += 1;
+        readers.add(snap);
         drop(readers);
         ReadTxn { shared, snap }
     }
@@ -63,6 +63,15 @@ impl ReadTxn {
     /// I/O errors; corruption.
     pub fn get(&self, table: &Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
         btree::get(self, table.root, key)
+    }
+
+    /// The value of `key` written into `out` (cleared first); true when the key exists.
+    /// Reusing `out` across calls saves an allocation per read.
+    ///
+    /// # Errors
+    /// I/O errors; corruption.
+    pub fn get_into(&self, table: &Table, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        btree::get_into(self, table.root, key, out)
     }
 
     /// Entries with keys in (`lower`, `upper`), ascending or, with `reverse`, descending.
@@ -111,13 +120,7 @@ impl ReadTxn {
 
 impl Drop for ReadTxn {
     fn drop(&mut self) {
-        let mut readers = self.shared.readers.lock();
-        if let Some(n) = readers.get_mut(&self.snap) {
-            *n -= 1;
-            if *n == 0 {
-                readers.remove(&self.snap);
-            }
-        }
+        self.shared.readers.lock().remove(self.snap);
     }
 }
 
@@ -185,11 +188,23 @@ pub struct Range<'a> {
 /// Object-safe page reading so one `Range` type serves both transaction kinds.
 trait PageReadDyn {
     fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    fn next_with(
+        &self,
+        cursor: &mut btree::Cursor,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<bool>;
 }
 
 impl<T: PageRead> PageReadDyn for T {
     fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         cursor.next(self)
+    }
+    fn next_with(
+        &self,
+        cursor: &mut btree::Cursor,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<bool> {
+        cursor.next_with(self, visit)
     }
 }
 
@@ -208,6 +223,32 @@ impl<'a> Range<'a> {
             cursor,
             done: false,
         }
+    }
+}
+
+impl Range<'_> {
+    /// Calls `visit` with up to `count_max` entries, in order, borrowing each key and value
+    /// from its page instead of copying it. Returns how many entries were visited.
+    ///
+    /// # Errors
+    /// I/O errors and corruption; the range is finished after an error.
+    pub fn visit(
+        &mut self,
+        count_max: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        let mut count = 0;
+        while count < count_max && !self.done {
+            match self.src.next_with(&mut self.cursor, visit) {
+                Ok(true) => count += 1,
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(count)
     }
 }
 

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use crate::error::{Error, Result};
 use crate::page::{PageNo, PageRead, PageRef};
 
-use super::node::{Node, NodeKind};
+use super::node::{Node, NodeKind, Value};
 use super::DEPTH_MAX;
 
 /// One level of the cursor's path: in a branch, the child index descended into; in the
@@ -59,18 +59,33 @@ impl Cursor {
     /// # Errors
     /// Corruption and errors of the page store.
     pub(crate) fn next(&mut self, tx: &impl PageRead) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let mut out = None;
+        self.next_with(tx, &mut |k, v| out = Some((k.to_vec(), v.to_vec())))?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with the next entry's key and value, borrowed from the page (no copy
+    /// for inline values). Returns false at the end of the range.
+    ///
+    /// # Errors
+    /// As [`Cursor::next`].
+    pub(crate) fn next_with(
+        &mut self,
+        tx: &impl PageRead,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<bool> {
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
-        let result = self.step(tx);
-        if !matches!(result, Ok(Some(_))) {
+        let result = self.step(tx, visit);
+        if !matches!(result, Ok(true)) {
             self.done = true;
             self.stack.clear();
         }
         result
     }
 
-    fn step(&mut self, tx: &impl PageRead) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    fn step(&mut self, tx: &impl PageRead, visit: &mut dyn FnMut(&[u8], &[u8])) -> Result<bool> {
         if !self.started {
             self.started = true;
             self.seek(tx)?;
@@ -79,9 +94,10 @@ impl Cursor {
         // leaf there is a cell to yield or the range has ended.
         for _ in 0..2 {
             let Some(frame) = self.stack.last() else {
-                return Ok(None);
+                return Ok(false);
             };
-            let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
+            let (page, no) = (frame.page.clone(), frame.no);
+            let node = Node::open_as(&page, no, NodeKind::Leaf)?;
             let at = if self.reverse {
                 frame.idx.checked_sub(1)
             } else {
@@ -89,29 +105,27 @@ impl Cursor {
             };
             let Some(i) = at else {
                 if !self.move_leaf(tx)? {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 continue;
             };
             let cell = node.leaf_cell(i)?;
             if self.past_end(cell.key) {
-                return Ok(None);
+                return Ok(false);
             }
-            self.check_order(cell.key, frame.no)?;
-            let value = cell.load(tx, frame.no)?;
-            let key = cell.key.to_vec();
+            self.check_order(cell.key, no)?;
+            match cell.value {
+                Value::Inline(v) => visit(cell.key, v),
+                Value::Overflow { .. } => visit(cell.key, &cell.load(tx, no)?),
+            }
             let next_idx = if self.reverse { i } else { i + 1 };
             if let Some(frame) = self.stack.last_mut() {
                 frame.idx = next_idx;
             }
-            match &mut self.last_key {
-                Some(last) => {
-                    last.clear();
-                    last.extend_from_slice(&key);
-                }
-                None => self.last_key = Some(key.clone()),
-            }
-            return Ok(Some((key, value)));
+            let last = self.last_key.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(cell.key);
+            return Ok(true);
         }
         let no = self.stack.last().map_or(self.root, |f| f.no);
         Err(Error::page(no, "cursor found an empty leaf"))

@@ -91,7 +91,20 @@ pub(crate) fn create(tx: &mut impl PageWrite) -> Result<PageNo> {
 /// # Errors
 /// [`Error::KeyTooLarge`]; corruption and errors of the page store.
 pub(crate) fn get(tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    Ok(get_into(tx, root, key, &mut out)?.then_some(out))
+}
+
+/// Like [`get`], but writes the value into `out` (cleared first), so a caller that reuses
+/// its buffer pays no allocation. Returns whether the key exists.
+pub(crate) fn get_into(
+    tx: &impl PageRead,
+    root: PageNo,
+    key: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool> {
     check_key(key)?;
+    out.clear();
     let mut no = root;
     for _ in 0..DEPTH_MAX {
         let page = tx.page(no)?;
@@ -100,10 +113,13 @@ pub(crate) fn get(tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Option
             NodeKind::Branch => no = node.child(node.child_index(key)?)?,
             NodeKind::Leaf => {
                 let (i, found) = node.search(key)?;
-                if !found {
-                    return Ok(None);
+                if found {
+                    match node.leaf_cell(i)?.value {
+                        Value::Inline(v) => out.extend_from_slice(v),
+                        Value::Overflow { len, head } => *out = overflow::read(tx, no, head, len)?,
+                    }
                 }
-                return node.leaf_cell(i)?.load(tx, no).map(Some);
+                return Ok(found);
             }
         }
     }

@@ -25,6 +25,9 @@ pub struct OurEngine {
     path: PathBuf,
     options: Options,
     db: Option<Database>,
+    /// The "kv" table: handles stay valid across transactions until the table is dropped,
+    /// so sessions skip the catalog lookup (as a real application would).
+    table: Option<engine::Table>,
 }
 
 impl OurEngine {
@@ -61,6 +64,7 @@ impl OurEngine {
             path: path.to_path_buf(),
             options: opts,
             db: None,
+            table: None,
         };
         engine.reopen()?;
         Ok(engine)
@@ -100,7 +104,13 @@ impl Engine for OurEngine {
         self.name == "engine-full"
     }
     fn session(&self) -> AdapterResult<Box<dyn Session + '_>> {
-        Ok(Box::new(OurSession { db: self.db()? }))
+        let table = self
+            .table
+            .ok_or_else(|| AdapterError::new(ErrorKind::Other, "engine is closed"))?;
+        Ok(Box::new(OurSession {
+            db: self.db()?,
+            table,
+        }))
     }
     fn sync(&self) -> AdapterResult<()> {
         self.db()?.sync().map_err(map_err)
@@ -111,9 +121,10 @@ impl Engine for OurEngine {
         }
         let db = Database::open(&self.path, self.options.clone()).map_err(map_err)?;
         let mut txn = db.begin_write().map_err(map_err)?;
-        txn.open_or_create_table(TABLE).map_err(map_err)?;
+        let table = txn.open_or_create_table(TABLE).map_err(map_err)?;
         txn.commit().map_err(map_err)?;
         self.db = Some(db);
+        self.table = Some(table);
         Ok(())
     }
     fn close(mut self: Box<Self>) -> AdapterResult<()> {
@@ -126,6 +137,7 @@ impl Engine for OurEngine {
 
 struct OurSession<'a> {
     db: &'a Database,
+    table: engine::Table,
 }
 
 impl OurSession<'_> {
@@ -134,7 +146,7 @@ impl OurSession<'_> {
         body: impl FnOnce(&mut engine::WriteTxn, &engine::Table) -> AdapterResult<T>,
     ) -> AdapterResult<T> {
         let mut txn = self.db.begin_write().map_err(map_err)?;
-        let table = txn.table(TABLE).map_err(map_err)?;
+        let table = self.table;
         match body(&mut txn, &table) {
             Ok(value) => {
                 txn.commit().map_err(map_err)?;
@@ -162,11 +174,7 @@ fn copy_found(found: Option<Vec<u8>>, value_out: &mut Vec<u8>) -> bool {
 impl Session for OurSession<'_> {
     fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
         let txn = self.db.begin_read().map_err(map_err)?;
-        let table = txn.table(TABLE).map_err(map_err)?;
-        Ok(copy_found(
-            txn.get(&table, key).map_err(map_err)?,
-            value_out,
-        ))
+        txn.get_into(&self.table, key, value_out).map_err(map_err)
     }
     fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
         self.write(|txn, table| txn.put(table, key, value).map_err(map_err))
@@ -181,16 +189,10 @@ impl Session for OurSession<'_> {
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> AdapterResult<usize> {
         let txn = self.db.begin_read().map_err(map_err)?;
-        let table = txn.table(TABLE).map_err(map_err)?;
-        let range = txn
-            .range(&table, Bound::Included(start), Bound::Unbounded, false)
+        let mut range = txn
+            .range(&self.table, Bound::Included(start), Bound::Unbounded, false)
             .map_err(map_err)?;
-        let mut count = 0;
-        for entry in range.take(count_max) {
-            let (k, v) = entry.map_err(map_err)?;
-            visit(&k, &v);
-            count += 1;
-        }
+        let count = range.visit(count_max, visit).map_err(map_err)?;
         debug_assert!(count <= count_max);
         Ok(count)
     }
