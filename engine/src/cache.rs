@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -68,7 +67,7 @@ pub(crate) struct CacheCounters {
 
 struct Slot {
     loc: Loc,
-    page: Arc<PageBuf>,
+    page: PageBuf,
     referenced: bool,
 }
 
@@ -104,7 +103,7 @@ impl PageCache {
     }
 
     /// The cached image at `loc`, marking it recently used.
-    pub(crate) fn get(&self, loc: Loc) -> Option<Arc<PageBuf>> {
+    pub(crate) fn get(&self, loc: Loc) -> Option<PageBuf> {
         let mut shard = self.shard(loc).lock();
         if let Some(&i) = shard.map.get(&loc) {
             let slot = &mut shard.slots[i];
@@ -120,7 +119,7 @@ impl PageCache {
     }
 
     /// Inserts or replaces the image at `loc`, evicting by CLOCK when the shard is full.
-    pub(crate) fn insert(&self, loc: Loc, page: Arc<PageBuf>) {
+    pub(crate) fn insert(&self, loc: Loc, page: PageBuf) {
         let mut shard = self.shard(loc).lock();
         if let Some(&i) = shard.map.get(&loc) {
             shard.slots[i].page = page;
@@ -199,7 +198,7 @@ mod tests {
         let ps = 4096;
         let cache = PageCache::new(ps * SHARDS * 2, ps);
         for p in 0..1000u32 {
-            cache.insert(Loc::Main(p), Arc::new(PageBuf::zeroed(ps)));
+            cache.insert(Loc::Main(p), PageBuf::zeroed(ps));
         }
         assert!(cache.bytes(ps) <= (ps * SHARDS * 2) as u64);
         assert!(cache.counters.evictions.load(Ordering::Relaxed) >= 1000 - 2 * SHARDS as u64);
@@ -211,7 +210,7 @@ mod tests {
                 generation: 1,
                 frame: 3,
             },
-            Arc::new(PageBuf::zeroed(ps)),
+            PageBuf::zeroed(ps),
         );
         cache.purge_wal();
         assert!(cache

@@ -2,7 +2,6 @@
 //! the WAL when no reader needs the old versions. The numbered steps match docs/design.md.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use crate::cache::Loc;
 use crate::db::{Shared, WriterState};
@@ -41,7 +40,7 @@ impl Shared {
             let loc = Loc::Wal { generation, frame };
             let page = match self.cache.get(loc) {
                 Some(p) => p,
-                None => Arc::new(self.load_frame(frame, no)?),
+                None => self.load_frame(frame, no)?,
             };
             pages.push((no, page));
         }
@@ -89,7 +88,7 @@ impl Shared {
 
     /// Writes pages (sorted by number) into the main file, coalescing adjacent runs, and
     /// refreshes their main-file cache entries.
-    fn write_main(&self, pages: &[(PageNo, Arc<PageBuf>)]) -> Result<()> {
+    fn write_main(&self, pages: &[(PageNo, PageBuf)]) -> Result<()> {
         debug_assert!(pages.windows(2).all(|p| p[0].0 < p[1].0));
         let ps = self.page_size;
         let mut run: Vec<u8> = Vec::with_capacity(COPY_RUN_BYTES_MAX);

@@ -519,7 +519,7 @@ impl Shared {
         if let Some(page) = self.cache.get(loc) {
             return Ok(PageRef(page));
         }
-        let page = Arc::new(self.load(loc, no)?);
+        let page = self.load(loc, no)?;
         drop(index);
         self.cache.insert(loc, page.clone());
         Ok(PageRef(page))

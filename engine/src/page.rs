@@ -60,10 +60,12 @@ impl PageKind {
     }
 }
 
-/// A whole page: header and body.
+/// A whole page: header and body. Cloning shares the bytes (one allocation holds both the
+/// reference count and the page, so a cache hit touches one place in memory); writing
+/// copies them first when they are shared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PageBuf {
-    buf: Box<[u8]>,
+    buf: Arc<[u8]>,
 }
 
 impl PageBuf {
@@ -71,13 +73,15 @@ impl PageBuf {
     pub(crate) fn zeroed(page_size: usize) -> PageBuf {
         debug_assert!((PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size));
         PageBuf {
-            buf: vec![0u8; page_size].into_boxed_slice(),
+            buf: Arc::from(vec![0u8; page_size]),
         }
     }
 
     /// Wraps raw bytes read from storage (not yet verified).
     pub(crate) fn from_bytes(bytes: Box<[u8]>) -> PageBuf {
-        PageBuf { buf: bytes }
+        PageBuf {
+            buf: Arc::from(bytes),
+        }
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -88,16 +92,18 @@ impl PageBuf {
         &self.buf[PAGE_HEADER_LEN..]
     }
 
+    /// The body, copied first if another holder shares it.
     pub(crate) fn body_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[PAGE_HEADER_LEN..]
+        &mut Arc::make_mut(&mut self.buf)[PAGE_HEADER_LEN..]
     }
 
     /// Stamps the header (page number, transaction id, checksum) before a write to storage.
     pub(crate) fn seal(&mut self, no: PageNo, txn_id: u64) {
-        self.buf[4..8].copy_from_slice(&no.to_le_bytes());
-        self.buf[8..16].copy_from_slice(&txn_id.to_le_bytes());
-        let crc = crc32c::crc32c(&self.buf[4..]);
-        self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
+        let buf = Arc::make_mut(&mut self.buf);
+        buf[4..8].copy_from_slice(&no.to_le_bytes());
+        buf[8..16].copy_from_slice(&txn_id.to_le_bytes());
+        let crc = crc32c::crc32c(&buf[4..]);
+        buf[0..4].copy_from_slice(&crc.to_le_bytes());
         debug_assert!(self.verify(no).is_ok());
     }
 
@@ -127,7 +133,7 @@ impl PageBuf {
 
 /// A shared, immutable view of a page's body.
 #[derive(Clone, Debug)]
-pub(crate) struct PageRef(pub(crate) Arc<PageBuf>);
+pub(crate) struct PageRef(pub(crate) PageBuf);
 
 impl Deref for PageRef {
     type Target = [u8];

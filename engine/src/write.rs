@@ -31,7 +31,7 @@ const FRAME_BUF_KEEP_BYTES_MAX: usize = 8 << 20;
 pub struct WriteTxn {
     shared: Arc<Shared>,
     w: Option<ArcMutexGuard<RawMutex, WriterState>>,
-    dirty: IntMap<PageNo, Arc<PageBuf>>,
+    dirty: IntMap<PageNo, PageBuf>,
     meta: Meta,
     snap: u64,
     failed: bool,
@@ -214,12 +214,12 @@ impl WriteTxn {
         shared.check_poisoned()?;
         let txn_id = w.next_txn_id;
         w.next_txn_id += 1; // burnt even on failure: ids never repeat within a WAL generation
-        let mut pages: Vec<(PageNo, Arc<PageBuf>)> = dirty.into_iter().collect();
+        let mut pages: Vec<(PageNo, PageBuf)> = dirty.into_iter().collect();
         if self.meta != w.meta {
             let mut meta = self.meta;
             meta.last_txn_id = txn_id;
             pages.retain(|(no, _)| *no != 0);
-            pages.push((0, Arc::new(meta.to_page(txn_id))));
+            pages.push((0, meta.to_page(txn_id)));
         }
         pages.sort_unstable_by_key(|(no, _)| *no);
         let first_frame = w.lsn - w.generation_lsn;
@@ -290,7 +290,7 @@ impl PageWrite for WriteTxn {
             .dirty
             .get_mut(&no)
             .ok_or_else(|| Error::page(no, "dirty page vanished"))?;
-        Ok(Arc::make_mut(page).body_mut())
+        Ok(page.body_mut())
     }
 
     fn allocate(&mut self) -> Result<PageNo> {
@@ -299,7 +299,7 @@ impl PageWrite for WriteTxn {
         let no = freelist::allocate(self, &mut meta)?;
         self.meta = meta;
         self.dirty
-            .insert(no, Arc::new(PageBuf::zeroed(self.shared.page_size)));
+            .insert(no, PageBuf::zeroed(self.shared.page_size));
         debug_assert!(no > 0 && no < self.meta.page_count);
         Ok(no)
     }
@@ -324,7 +324,7 @@ impl Shared {
     fn append_frames(
         &self,
         w: &mut WriterState,
-        pages: &mut [(PageNo, Arc<PageBuf>)],
+        pages: &mut [(PageNo, PageBuf)],
         txn_id: u64,
         page_count: u32,
     ) -> Result<()> {
@@ -350,7 +350,7 @@ impl Shared {
             last
         };
         for (i, (no, page)) in pages.iter_mut().enumerate() {
-            Arc::make_mut(page).seal(*no, txn_id);
+            page.seal(*no, txn_id);
             header.page_no = *no;
             header.index = first + i as u64;
             header.commit_page_count = if i == commit_at { page_count } else { 0 };
@@ -371,7 +371,7 @@ impl Shared {
     }
 
     /// Makes committed frames findable by later snapshots.
-    fn publish(&self, pages: &[(PageNo, Arc<PageBuf>)], txn_id: u64, first_frame: u64) {
+    fn publish(&self, pages: &[(PageNo, PageBuf)], txn_id: u64, first_frame: u64) {
         let mut index = self.index.write();
         let generation = index.generation;
         for (i, (no, _)) in pages.iter().enumerate() {
@@ -437,7 +437,7 @@ impl Shared {
 
 /// A page store for writing a new database's first pages.
 struct Bootstrap {
-    pages: IntMap<PageNo, Arc<PageBuf>>,
+    pages: IntMap<PageNo, PageBuf>,
     meta: Meta,
 }
 
@@ -459,13 +459,13 @@ impl PageWrite for Bootstrap {
             .pages
             .get_mut(&no)
             .ok_or_else(|| Error::page(no, "bootstrap"))?;
-        Ok(Arc::make_mut(page).body_mut())
+        Ok(page.body_mut())
     }
     fn allocate(&mut self) -> Result<PageNo> {
         let no = self.meta.page_count;
         self.meta.page_count += 1;
         self.pages
-            .insert(no, Arc::new(PageBuf::zeroed(self.meta.page_size as usize)));
+            .insert(no, PageBuf::zeroed(self.meta.page_size as usize));
         Ok(no)
     }
     fn free(&mut self, no: PageNo) -> Result<()> {
@@ -497,7 +497,6 @@ pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> 
     let mut catalog = boot
         .pages
         .remove(&root)
-        .map(Arc::unwrap_or_clone)
         .ok_or_else(|| Error::page(root, "bootstrap"))?;
     catalog.seal(root, 0);
     buf.extend_from_slice(catalog.bytes());

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -23,7 +22,7 @@ use crate::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 #[derive(Clone, Debug)]
 pub(super) struct MemPages {
     page_size: usize,
-    pages: HashMap<PageNo, Arc<PageBuf>>,
+    pages: HashMap<PageNo, PageBuf>,
     free: Vec<PageNo>,
     next: PageNo,
 }
@@ -74,7 +73,7 @@ impl PageWrite for MemPages {
             .pages
             .get_mut(&no)
             .ok_or_else(|| Error::page(no, "not allocated"))?;
-        Ok(Arc::make_mut(page).body_mut())
+        Ok(page.body_mut())
     }
 
     fn allocate(&mut self) -> Result<PageNo> {
@@ -82,8 +81,7 @@ impl PageWrite for MemPages {
             self.next += 1;
             self.next - 1
         });
-        self.pages
-            .insert(no, Arc::new(PageBuf::zeroed(self.page_size)));
+        self.pages.insert(no, PageBuf::zeroed(self.page_size));
         Ok(no)
     }
 
