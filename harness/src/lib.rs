@@ -9,3 +9,4 @@ pub mod driver;
 pub mod oracle;
 pub mod scenario;
 pub mod run;
+pub mod chaos;

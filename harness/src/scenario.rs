@@ -109,6 +109,9 @@ pub struct Scenario {
     /// Further measured phases, in order, on the same data.
     #[serde(default)]
     pub then: Vec<RunSection>,
+    /// Chaos: crash loops and storage faults (see `crate::chaos::spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::chaos::FaultsSection>,
 }
 
 /// `[load]`.
@@ -390,6 +393,9 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String>
 
 /// Checks the rules serde cannot express.
 fn validate(s: &Scenario) -> Result<(), String> {
+    if let Some(f) = &s.faults {
+        f.validate()?;
+    }
     let threads_ok = |t: usize| (1..=crate::driver::THREADS_MAX).contains(&t);
     if !threads_ok(s.threads) {
         return Err(format!(
