@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use super::rig::{Rig, RigConfig, Step};
 use super::spec::{CorruptionSpec, EioSpec, FailAtNSpec, PowerLossSpec};
 use super::{names, ChaosOutcome, FaultsSection};
-use crate::faults::{CrashPreset, EnospcPlan, FailAt, FaultKind, FaultPlan, Trigger};
+use crate::faults::{CrashPreset, CrashSpec, EnospcPlan, FailAt, FaultKind, FaultPlan, Trigger};
 
 /// I/O operations one commit of the rig takes at most, for placing a crash inside a cycle.
 const OPS_PER_COMMIT_EST: u64 = 12;
@@ -54,7 +54,7 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
     rig.setup().context("power loss: setup")?;
     for c in 0..pl.cycles {
         let preset = pl.presets[(c as usize) % pl.presets.len()];
-        let model = preset.model();
+        let model = pl.model.clone().unwrap_or_else(|| preset.model());
         rig.label = format!("power_loss cycle {c} ({preset:?}, seed {})", ctx.seed);
         rig.run(ctx.commits)?;
         let planned = rig.plan.crash_at_op.filter(|_| rig.storage.is_crashed());
@@ -62,7 +62,12 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         let mut image = rig.crash(&model);
         let in_recovery = pl.crash_in_recovery_every > 0
             && c % pl.crash_in_recovery_every == pl.crash_in_recovery_every - 1;
-        let mut kind = format!("power_loss_{}", preset_name(preset));
+        let name = if pl.model.is_some() {
+            "model".to_string()
+        } else {
+            preset_name(preset)
+        };
+        let mut kind = format!("power_loss_{name}");
         if in_recovery {
             image = rig.crash_during_recovery(image, &model)?;
             kind.push_str("+crash_in_recovery");
@@ -71,11 +76,12 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             // The next cycle's crash lands at a seeded I/O inside its commits: often between a
             // commit's WAL append and its fsync, leaving a torn tail.
             let next = pl.presets[((c + 1) as usize) % pl.presets.len()];
+            let next = pl.model.clone().unwrap_or_else(|| next.model());
             let open_ops = rig.ops_to_open(&image);
             let at = open_ops + 1 + rig.below(ctx.commits * OPS_PER_COMMIT_EST);
             FaultPlan {
                 crash_at_op: Some(at),
-                crash: next.into(),
+                crash: CrashSpec::Model(next),
                 ..FaultPlan::default()
             }
         } else {

@@ -164,6 +164,10 @@ pub struct PowerLossSpec {
     /// Power loss lands right after a commit's WAL append, before its fsync returns.
     #[serde(default)]
     pub torn_tail: bool,
+    /// A power-loss model in full, used instead of the presets (e.g. a torn write: sector
+    /// granularity, most sectors written, the rest garbage).
+    #[serde(default)]
+    pub model: Option<crate::faults::CrashModel>,
 }
 
 /// `[faults.corruption]`.
