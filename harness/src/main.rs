@@ -36,6 +36,9 @@ enum Command {
     Keys(KeysArgs),
     /// Run the integrity check of an engine database file.
     Verify(VerifyArgs),
+    /// Internal: a chaos child process (started by `harness run`, killed with SIGKILL).
+    #[command(hide = true, subcommand)]
+    Worker(WorkerCommand),
 }
 
 #[derive(Args)]
@@ -63,6 +66,12 @@ struct RunArgs {
     no_progress: bool,
 }
 
+#[derive(Subcommand)]
+enum WorkerCommand {
+    /// The kill -9 loop's workload.
+    Kill9(harness::chaos::kill9::WorkerArgs),
+}
+
 #[derive(Args)]
 struct VerifyArgs {
     /// Path of the engine's main database file (its WAL is `<path>-wal`).
@@ -85,6 +94,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Verify(args) => cmd_verify(&args),
+        Command::Worker(WorkerCommand::Kill9(args)) => harness::chaos::kill9::worker_main(&args),
     };
     ExitCode::from(code)
 }
@@ -143,6 +153,10 @@ fn cmd_run(args: &RunArgs) -> u8 {
                 eprintln!("seed {}; reproduce with:\n  {reproduce}", request.seed);
                 code
             }
+        }
+        Err(e) if e.is::<harness::chaos::tmpfs::NeedsRoot>() => {
+            eprintln!("error: {e}");
+            EXIT_BAD_INPUT
         }
         Err(e) => {
             eprintln!("error: {e:#}");

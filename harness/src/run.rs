@@ -103,6 +103,9 @@ struct EnginePass {
 /// Failed checks are not errors: they are in the report (see `Report::verdict`).
 pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<RunOutcome> {
     anyhow::ensure!(!req.engines.is_empty(), "no engine to run");
+    if let Some(faults) = &req.scenario.faults {
+        return crate::chaos::execute(req, faults);
+    }
     std::fs::create_dir_all(&req.out_dir)
         .with_context(|| format!("creating {}", req.out_dir.display()))?;
     let config = serde_json::to_value(&req.scenario).context("scenario to JSON")?;

@@ -109,6 +109,9 @@ pub struct Scenario {
     /// Further measured phases, in order, on the same data.
     #[serde(default)]
     pub then: Vec<RunSection>,
+    /// Chaos: crash loops and storage faults (see `crate::chaos::spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::chaos::FaultsSection>,
 }
 
 /// `[load]`.
@@ -390,6 +393,9 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String>
 
 /// Checks the rules serde cannot express.
 fn validate(s: &Scenario) -> Result<(), String> {
+    if let Some(f) = &s.faults {
+        f.validate()?;
+    }
     let threads_ok = |t: usize| (1..=crate::driver::THREADS_MAX).contains(&t);
     if !threads_ok(s.threads) {
         return Err(format!(
@@ -469,5 +475,81 @@ impl Scenario {
     /// `[run]` then every `[[then]]`.
     pub fn run_phases(&self) -> impl Iterator<Item = &RunSection> {
         std::iter::once(&self.run).chain(self.then.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{apply_override, list, load};
+
+    #[test]
+    fn every_shipped_scenario_loads_and_builds_its_workloads() -> anyhow::Result<()> {
+        let scenarios = list();
+        assert!(scenarios.len() >= 12, "found {}", scenarios.len());
+        for (name, file) in scenarios {
+            let scenario = load(&file, &[]).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            assert!(
+                !scenario.description.contains('\n'),
+                "{name}: description is one line"
+            );
+            for section in scenario.run_phases() {
+                let mut spec = scenario.workload.clone();
+                spec.op_count = section.ops;
+                spec.duration_s = section.duration_s;
+                spec.mix = section.mix.clone().or(spec.mix);
+                spec.distribution = section.distribution.clone().or(spec.distribution);
+                crate::workload::Workload::from_spec(&spec)
+                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn overrides_set_nested_keys_and_name_bad_paths() -> anyhow::Result<()> {
+        let mut table: toml::Table = "threads = 1\n[run]\nops = 5\n".parse()?;
+        apply_override(&mut table, "run.ops=7").map_err(anyhow::Error::msg)?;
+        apply_override(&mut table, "workload.distribution={ name = \"uniform\" }")
+            .map_err(anyhow::Error::msg)?;
+        apply_override(&mut table, "engine=sqlite-off").map_err(anyhow::Error::msg)?;
+        assert_eq!(table["run"]["ops"].as_integer(), Some(7));
+        assert_eq!(
+            table["workload"]["distribution"]["name"].as_str(),
+            Some("uniform")
+        );
+        assert_eq!(table["engine"].as_str(), Some("sqlite-off"));
+        let err = apply_override(&mut table, "threads.x=1")
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("`threads` is not a table"), "{err}");
+        assert!(apply_override(&mut table, "no-equals-sign").is_err());
+        assert!(apply_override(&mut table, "run..ops=1").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_after_override_name_the_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("s.toml");
+        let text =
+            "description = \"d\"\nengine = \"model\"\n[workload]\npreset = \"a\"\n[run]\nops = 5\n";
+        std::fs::write(&file, text)?;
+        load(&file, &[])?;
+        let err = load(&file, &["run.opss=3".into()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("opss"), "{err}");
+        let err = load(&file, &["threads=0".into()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("threads"), "{err}");
+        let err = load(&file, &["run.ops=\"x\"".into()])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("run.ops") || err.contains("ops"), "{err}");
+        Ok(())
     }
 }

@@ -1,0 +1,426 @@
+//! In-process storage-fault loops on the rig: power loss, crashes during recovery, corruption
+//! at rest, ENOSPC, EIO and SQLite-style fail-at-N. Every decision derives from the seed; the
+//! engine runs single-threaded with seeded WAL salts, so a run replays exactly.
+
+use anyhow::{Context as _, Result};
+
+use super::rig::{Rig, RigConfig, Step};
+use super::spec::{CorruptionSpec, EioSpec, FailAtNSpec, PowerLossSpec};
+use super::{names, ChaosOutcome, FaultsSection};
+use crate::faults::{CrashPreset, CrashSpec, EnospcPlan, FailAt, FaultKind, FaultPlan, Trigger};
+
+/// I/O operations one commit of the rig takes at most, for placing a crash inside a cycle.
+const OPS_PER_COMMIT_EST: u64 = 12;
+/// A disk-full episode gives up looking for ENOSPC after this many times its commit budget.
+const ENOSPC_COMMITS_FACTOR: u64 = 20;
+/// Commits of the bounded fail-at-N workload: each N reruns it from scratch.
+const FAIL_AT_N_COMMITS: u64 = 6;
+/// Keys of the fail-at-N workload: a couple of leaves.
+const FAIL_AT_N_KEYS: u64 = 64;
+
+/// What every in-process runner needs from the scenario.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub spec: FaultsSection,
+    pub seed: u64,
+    pub keys_n: u64,
+    pub value_bytes: usize,
+    /// Commits per cycle or episode.
+    pub commits: u64,
+}
+
+impl Ctx {
+    fn rig(&self, plan: FaultPlan, episode: u64) -> Result<Rig> {
+        let seed = crate::gen::derive_seed(self.seed, episode);
+        let cfg = RigConfig::from_spec(&self.spec, seed, self.keys_n, self.value_bytes)?;
+        Rig::new(cfg, &self.spec, plan)
+    }
+}
+
+/// Starts a fresh rig (a new database and oracle) carrying over what `old` found.
+fn fresh(ctx: &Ctx, old: Rig, plan: FaultPlan, episode: u64) -> Result<Rig> {
+    let mut rig = ctx.rig(plan, episode)?;
+    rig.out = old.out;
+    rig.setup().context("setting up a fresh database")?;
+    Ok(rig)
+}
+
+/// Power loss every cycle with the presets in turn; some cycles crash again mid-recovery.
+///
+/// # Errors
+/// Setup failures and oracle protocol errors (findings are in the outcome's checks).
+pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
+    let mut rig = ctx.rig(FaultPlan::default(), 0)?;
+    rig.setup().context("power loss: setup")?;
+    for c in 0..pl.cycles {
+        let preset = pl.presets[(c as usize) % pl.presets.len()];
+        let model = pl.model.clone().unwrap_or_else(|| preset.model());
+        rig.label = format!("power_loss cycle {c} ({preset:?}, seed {})", ctx.seed);
+        rig.run(ctx.commits)?;
+        let planned = rig.plan.crash_at_op.filter(|_| rig.storage.is_crashed());
+        let at_op = planned.unwrap_or_else(|| rig.storage.ops_total());
+        let mut image = rig.crash(&model);
+        let in_recovery = pl.crash_in_recovery_every > 0
+            && c % pl.crash_in_recovery_every == pl.crash_in_recovery_every - 1;
+        let name = if pl.model.is_some() {
+            "model".to_string()
+        } else {
+            preset_name(preset)
+        };
+        let mut kind = format!("power_loss_{name}");
+        if in_recovery {
+            image = rig.crash_during_recovery(image, &model)?;
+            kind.push_str("+crash_in_recovery");
+        }
+        let plan = if pl.torn_tail {
+            // The next cycle's crash lands at a seeded I/O inside its commits: often between a
+            // commit's WAL append and its fsync, leaving a torn tail.
+            let next = pl.presets[((c + 1) as usize) % pl.presets.len()];
+            let next = pl.model.clone().unwrap_or_else(|| next.model());
+            let open_ops = rig.ops_to_open(&image);
+            let at = open_ops + 1 + rig.below(ctx.commits * OPS_PER_COMMIT_EST);
+            FaultPlan {
+                crash_at_op: Some(at),
+                crash: CrashSpec::Model(next),
+                ..FaultPlan::default()
+            }
+        } else {
+            FaultPlan::default()
+        };
+        if !rig.reopen(&image, plan, &kind, at_op)? {
+            rig = fresh(ctx, rig, FaultPlan::default(), c + 1)?;
+        }
+    }
+    finish_off_mode(&mut rig, pl.cycles);
+    Ok(rig.out)
+}
+
+fn preset_name(p: CrashPreset) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The control of Off mode: a power loss loses acknowledged writes, which is what the mode
+/// promises; the check fails only if no loss was ever seen (then the fault model or the
+/// checker is blind).
+fn finish_off_mode(rig: &mut Rig, cycles: u64) {
+    if rig.cfg.durability != engine::Durability::Off {
+        return;
+    }
+    let lost = rig.lost_acked;
+    if lost > 0 {
+        rig.out.tally.pass(names::OFF_MODE_LOSS, 1);
+        let note = format!("lost {lost} acknowledged writes over {cycles} power losses: expected for durability=off");
+        rig.out.tally.note(names::OFF_MODE_LOSS, note);
+    } else {
+        let d = format!("no acknowledged write lost over {cycles} power losses in durability=off: the fault model or the checker is blind");
+        rig.out.tally.fail(names::OFF_MODE_LOSS, d);
+    }
+}
+
+/// Bit flips in synced data and misdirected writes: every read must be the acknowledged
+/// value or `Error::Corruption`, before and after recovery.
+///
+/// # Errors
+/// Setup failures and oracle protocol errors.
+pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
+    let mut out = ChaosOutcome::default();
+    for e in 0..cs.episodes {
+        let misdirect = (cs.misdirect_probability > 0.0).then(|| Trigger {
+            probability: cs.misdirect_probability,
+            ..Trigger::default()
+        });
+        let plan = FaultPlan {
+            misdirect,
+            ..FaultPlan::default()
+        };
+        let mut rig = ctx.rig(plan, 1000 + e)?;
+        rig.label = format!("corruption episode {e} (seed {})", ctx.seed);
+        rig.corruption_injected = cs.misdirect_probability > 0.0;
+        if let Err(err) = rig.setup() {
+            if !err.is_corruption() {
+                return Err(anyhow::anyhow!("corruption episode {e}: setup: {err}"));
+            }
+            rig.out.tally.pass(names::CHECKSUM_DETECTION, 1);
+            out.absorb(rig.out);
+            continue;
+        }
+        rig.run(ctx.commits)?;
+        if cs.bit_flips > 0 {
+            let file = if e % 2 == 0 { "db" } else { "db-wal" };
+            rig.corruption_injected = true;
+            // A WAL already reset by a checkpoint may be a bare header: flip the main file.
+            let file = if rig.wal_bytes() <= 64 { "db" } else { file };
+            rig.storage.flip_bits(file, cs.bit_flips)?;
+            rig.verify_live()?;
+        }
+        let at_op = rig.storage.ops_total();
+        let image = rig.crash(&CrashPreset::Sqlite.model());
+        rig.reopen(&image, FaultPlan::default(), "corruption+power_loss", at_op)?;
+        rig.collect_schedule();
+        out.absorb(rig.out);
+    }
+    Ok(out)
+}
+
+/// A full disk: committed transactions survive it, the same open database commits again once
+/// space is freed, and a power loss afterwards recovers cleanly.
+///
+/// # Errors
+/// Setup failures and oracle protocol errors.
+pub fn run_enospc(ctx: &Ctx, episodes: u64) -> Result<ChaosOutcome> {
+    let mut out = ChaosOutcome::default();
+    for e in 0..episodes {
+        let probe = crate::faults::rng::hash(ctx.seed, 0xE05, e);
+        let enospc = if e % 2 == 0 {
+            EnospcPlan {
+                at_write: Some(30 + probe % (ctx.commits * 2).max(1)),
+                bytes_max: None,
+            }
+        } else {
+            EnospcPlan {
+                at_write: None,
+                bytes_max: Some((256 << 10) + probe % (1 << 20)),
+            }
+        };
+        let what = format!("{enospc:?}");
+        let mut rig = ctx.rig(
+            FaultPlan {
+                enospc: Some(enospc),
+                ..FaultPlan::default()
+            },
+            2000 + e,
+        )?;
+        rig.label = format!("enospc episode {e} ({what}, seed {})", ctx.seed);
+        rig.setup()
+            .with_context(|| format!("enospc episode {e}: setup"))?;
+        let failed = rig.run(ctx.commits * ENOSPC_COMMITS_FACTOR)?;
+        judge_disk_full(&mut rig, ctx, failed)?;
+        let at_op = rig.storage.ops_total();
+        let image = rig.crash(&CrashPreset::Fdb.model());
+        rig.reopen(&image, FaultPlan::default(), "enospc+power_loss", at_op)?;
+        out.absorb(rig.out);
+    }
+    Ok(out)
+}
+
+fn judge_disk_full(rig: &mut Rig, ctx: &Ctx, failed: Option<Step>) -> Result<()> {
+    match failed {
+        Some(Step::Failed {
+            error: engine::Error::DiskFull { .. },
+            ..
+        }) => {
+            rig.verify_live()?;
+            rig.storage.free_space(u64::MAX / 4);
+            match rig.run(ctx.commits)? {
+                None => {
+                    rig.out.tally.pass(names::DISK_FULL_RECOVERY, 1);
+                    let note =
+                        "the same open database committed again after space was freed".to_string();
+                    rig.out.tally.note(names::DISK_FULL_RECOVERY, note);
+                }
+                Some(step) => {
+                    let d = format!(
+                        "{}: after freeing space the open database still fails: {step:?}",
+                        rig.label
+                    );
+                    rig.out.tally.fail(names::DISK_FULL_RECOVERY, d);
+                }
+            }
+        }
+        Some(step) => {
+            let d = format!(
+                "{}: the full disk surfaced as {step:?}, not Error::DiskFull",
+                rig.label
+            );
+            rig.out.tally.fail(names::DISK_FULL_RECOVERY, d);
+        }
+        None => {
+            let d = format!(
+                "{}: the disk never filled (raise the commits or lower the budget)",
+                rig.label
+            );
+            rig.out.tally.fail(names::DISK_FULL_RECOVERY, d);
+        }
+    }
+    Ok(())
+}
+
+/// The fault plan of an EIO kind, with its trigger at `at`.
+#[must_use]
+pub fn eio_plan(kind: &str) -> Option<FaultPlan> {
+    let trig = |persistent: bool| {
+        Some(Trigger {
+            at: Some(1),
+            persistent,
+            ..Trigger::default()
+        })
+    };
+    let mut plan = FaultPlan::default();
+    match kind {
+        "sync_once" => plan.eio_sync = trig(false),
+        "sync_persistent" => plan.eio_sync = trig(true),
+        "write_once" => plan.eio_write = trig(false),
+        "write_persistent" => plan.eio_write = trig(true),
+        "read_once" => plan.eio_read = trig(false),
+        _ => return None,
+    }
+    Some(plan)
+}
+
+fn set_trigger_at(plan: &mut FaultPlan, at: u64) {
+    for t in [&mut plan.eio_sync, &mut plan.eio_write, &mut plan.eio_read]
+        .into_iter()
+        .flatten()
+    {
+        t.at = Some(at);
+    }
+}
+
+/// EIO on sync, write or read: after a failed fsync the engine must refuse writes (poisoned);
+/// reopening, after a process restart or a power loss, shows every acknowledged commit.
+///
+/// # Errors
+/// Unknown kinds, setup failures and oracle protocol errors.
+pub fn run_eio(ctx: &Ctx, es: &EioSpec) -> Result<ChaosOutcome> {
+    let mut out = ChaosOutcome::default();
+    for (i, kind) in es.kinds.iter().enumerate() {
+        let mut plan = eio_plan(kind).with_context(|| format!("unknown EIO kind {kind}"))?;
+        let at = 8 + crate::faults::rng::hash(ctx.seed, 0xE10, i as u64) % ctx.commits.max(1);
+        set_trigger_at(&mut plan, at);
+        let mut rig = ctx.rig(plan, 3000 + i as u64)?;
+        rig.label = format!("eio {kind} at #{at} (seed {})", ctx.seed);
+        rig.io_faults_expected = true;
+        if rig.setup().is_err() {
+            rig.out.tally.fail(
+                names::FSYNC_POISON,
+                format!(
+                    "{}: fault fired during setup; raise its position",
+                    rig.label
+                ),
+            );
+            out.absorb(rig.out);
+            continue;
+        }
+        let failed = rig.run(ctx.commits * 4)?;
+        let fired = rig.storage.schedule().iter().any(|e| {
+            matches!(
+                e.kind,
+                FaultKind::EioSync | FaultKind::EioWrite | FaultKind::EioRead
+            )
+        });
+        if kind.starts_with("sync") {
+            judge_poison(&mut rig, fired, failed.is_some());
+        }
+        let at_op = rig.storage.ops_total();
+        let (image, how) = if kind.starts_with("sync") {
+            (rig.crash(&CrashPreset::DropAll.model()), "eio+power_loss")
+        } else {
+            rig.close(false);
+            rig.collect_schedule();
+            (rig.shared_mem(), "eio+restart")
+        };
+        rig.reopen(&image, FaultPlan::default(), how, at_op)?;
+        out.absorb(rig.out);
+    }
+    Ok(out)
+}
+
+fn judge_poison(rig: &mut Rig, fired: bool, commit_failed: bool) {
+    let Some(db) = rig.db.as_ref() else { return };
+    if !fired || !commit_failed {
+        let d = format!(
+            "{}: the fsync fault never fired or no commit failed",
+            rig.label
+        );
+        rig.out.tally.fail(names::FSYNC_POISON, d);
+        return;
+    }
+    match db.begin_write().map(|tx| tx.commit()) {
+        Err(engine::Error::Poisoned) | Ok(Err(engine::Error::Poisoned)) => {
+            rig.out.tally.pass(names::FSYNC_POISON, 1)
+        }
+        other => {
+            let d = format!(
+                "{}: after a failed fsync a write returned {other:?}, not Poisoned",
+                rig.label
+            );
+            rig.out.tally.fail(names::FSYNC_POISON, d);
+        }
+    }
+}
+
+/// SQLite's error loop: fail I/O number N for N = 1, 2, ... until the bounded workload runs
+/// without a fault; once failing once, once failing persistently. After each, reopen on the
+/// same memory without faults, verify against the oracle and run the integrity check.
+///
+/// # Errors
+/// Oracle protocol errors.
+pub fn run_fail_at_n(ctx: &Ctx, fs: &FailAtNSpec) -> Result<ChaosOutcome> {
+    let mut out = ChaosOutcome::default();
+    let small = Ctx {
+        keys_n: ctx.keys_n.min(FAIL_AT_N_KEYS),
+        commits: FAIL_AT_N_COMMITS,
+        ..ctx.clone()
+    };
+    for persistent in [false, true] {
+        let mut completed_at = None;
+        for n in 1..=fs.n_max {
+            let plan = FaultPlan {
+                fail_at: Some(FailAt { op: n, persistent }),
+                ..FaultPlan::default()
+            };
+            let mut rig = small.rig(plan, 4000)?;
+            rig.label = format!(
+                "fail_at_n N={n} persistent={persistent} (seed {})",
+                ctx.seed
+            );
+            rig.io_faults_expected = true;
+            if rig.setup().is_ok() && rig.run(small.commits)?.is_none() {
+                if let Some(db) = rig.db.as_ref() {
+                    let _ = db.checkpoint();
+                }
+            }
+            let fired = rig
+                .storage
+                .schedule()
+                .iter()
+                .any(|e| e.kind == FaultKind::FailAt);
+            rig.close(false);
+            rig.collect_schedule();
+            rig.io_faults_expected = false;
+            let same = rig.shared_mem();
+            rig.reopen(
+                &same,
+                FaultPlan {
+                    track_durability: false,
+                    ..FaultPlan::default()
+                },
+                "fail_at_n",
+                n,
+            )?;
+            rig.close(false);
+            out.absorb(rig.out);
+            if !fired {
+                completed_at = Some(n);
+                break;
+            }
+        }
+        match completed_at {
+            Some(n) => {
+                out.tally.pass(names::FAIL_AT_N_COMPLETES, 1);
+                out.notes.push(format!("fail_at_n persistent={persistent}: workload completed without a fault at N = {n}"));
+            }
+            None => out.tally.fail(
+                names::FAIL_AT_N_COMPLETES,
+                format!(
+                    "persistent={persistent}: still faulting at N = {}",
+                    fs.n_max
+                ),
+            ),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,647 @@
+//! The kill -9 crash loop.
+//!
+//! The parent loads the keys, then per cycle starts the workload as a child process (the
+//! harness binary's hidden `worker kill9` command), sends it SIGKILL at a seeded moment,
+//! reopens the database itself (timed: recovery), and verifies every key against the
+//! expected state the child wrote through ([`ExpectedState`] lives in a shared mapping, so it
+//! survives the kill). Every `recovery_kill_every`-th cycle a second child is started on the
+//! unrecovered files and killed while it opens: the kill lands during recovery, and the
+//! parent's verification then covers a recovery that was itself interrupted.
+//!
+//! Protocol on the child's stdout, one line each: `opening`, `opened <us>`, and on a finding
+//! `violation <text>` (exit 3) or `error <text>` (exit 4).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::spec::Kill9Spec;
+use super::{judge_recovery, names, nanos, ChaosOutcome, FaultsSection};
+use crate::adapter::{open_engine, EngineOptions};
+use crate::faults::rng::{hash, SplitMix64};
+use crate::gen::{generate_value, verify_value};
+use crate::oracle::{check_bank, CheckMode, ExpectedState};
+use crate::report::CrashCycle;
+
+/// Records per load transaction.
+const LOAD_BATCH: u64 = 1000;
+/// Bank accounts at most (the whole bank is read in one scan to check the total).
+const ACCOUNTS_MAX: u64 = 10_000;
+const BALANCE_INITIAL: i64 = 1_000;
+const TRANSFER_MAX: u64 = 100;
+/// A child that was never killed stops after this many operations (then waits to be killed).
+const CHILD_OPS_MAX: u64 = 10_000_000;
+/// A child that outlives this is stuck: the parent kills it and reports it.
+const CHILD_WAIT_MAX: Duration = Duration::from_secs(60);
+/// The child checks the bank total every this many transfers.
+const BANK_SCAN_EVERY: u64 = 50;
+const EXIT_VIOLATION: i32 = 3;
+const EXIT_ERROR: i32 = 4;
+
+/// Arguments of `harness worker kill9` (hidden; started by the parent).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    #[arg(long)]
+    pub engine: String,
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub oracle: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub cycle: u64,
+    #[arg(long)]
+    pub keys: u64,
+    #[arg(long)]
+    pub value_bytes: usize,
+    #[arg(long)]
+    pub workload: String,
+    #[arg(long, default_value_t = 4)]
+    pub txn_keys: u64,
+}
+
+/// What the parent needs.
+#[derive(Debug, Clone)]
+pub struct Kill9Ctx {
+    pub engine: String,
+    pub dir: PathBuf,
+    pub seed: u64,
+    pub keys_n: u64,
+    pub value_bytes: usize,
+    pub txn_keys: u64,
+    pub spec: Kill9Spec,
+    pub faults: FaultsSection,
+    /// The harness binary (re-executed as the worker).
+    pub exe: PathBuf,
+}
+
+fn kv_key(prefix: u8, i: u64) -> [u8; 9] {
+    let mut k = [prefix; 9];
+    k[1..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+fn key_index(k: &[u8]) -> Option<(u8, u64)> {
+    let (&p, rest) = k.split_first()?;
+    Some((p, u64::from_be_bytes(rest.try_into().ok()?)))
+}
+
+fn bank_value(balance: i64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&balance.to_le_bytes());
+    v[8..].copy_from_slice(&(!balance).to_le_bytes());
+    v
+}
+
+fn bank_balance(v: &[u8]) -> Option<i64> {
+    let b = i64::from_le_bytes(v.get(..8)?.try_into().ok()?);
+    (v.len() == 16 && v[8..] == (!b).to_le_bytes()).then_some(b)
+}
+
+fn adapter_err(e: crate::adapter::AdapterError) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+fn accounts_n(ctx_keys: u64) -> u64 {
+    ctx_keys.clamp(2, ACCOUNTS_MAX)
+}
+
+fn engine_options(seed: u64) -> EngineOptions {
+    EngineOptions {
+        cache_bytes: 64 << 20,
+        threads: 1,
+        seed: Some(seed),
+    }
+}
+
+/// Loads every key at version 1 (or the bank's accounts) through the oracle.
+fn load(ctx: &Kill9Ctx, oracle: &ExpectedState) -> Result<()> {
+    let data = ctx.dir.join("data");
+    let engine = open_engine(&ctx.engine, &data, &engine_options(ctx.seed)).map_err(adapter_err)?;
+    let mut session = engine.session().map_err(adapter_err)?;
+    let mut value = Vec::new();
+    let bank = ctx.spec.workload == "bank";
+    let n = if bank {
+        accounts_n(ctx.keys_n)
+    } else {
+        ctx.keys_n
+    };
+    let mut start = 0;
+    while start < n {
+        let end = (start + LOAD_BATCH).min(n);
+        if !bank {
+            (start..end).try_for_each(|k| oracle.begin_put(k, 1))?;
+        }
+        session
+            .transaction(&mut |tx| {
+                for k in start..end {
+                    if bank {
+                        tx.put(&kv_key(b'b', k), &bank_value(BALANCE_INITIAL))?;
+                    } else {
+                        generate_value(k, 1, ctx.seed, ctx.value_bytes, &mut value);
+                        tx.put(&kv_key(b'k', k), &value)?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(adapter_err)?;
+        if !bank {
+            (start..end).try_for_each(|k| oracle.ack_put(k, 1))?;
+        }
+        start = end;
+    }
+    drop(session);
+    engine.sync().map_err(adapter_err)?;
+    engine.close().map_err(adapter_err)
+}
+
+/// Runs the crash loop.
+///
+/// # Errors
+/// Load failures, a child that cannot be started, oracle files.
+pub fn run(ctx: &Kill9Ctx) -> Result<ChaosOutcome> {
+    std::fs::create_dir_all(&ctx.dir)?;
+    let oracle_path = ctx.dir.join("expected");
+    let oracle = ExpectedState::create(&oracle_path, ctx.keys_n)?;
+    load(ctx, &oracle).context("kill9: load")?;
+    let mut out = ChaosOutcome::default();
+    let mut rng = SplitMix64::new(hash(ctx.seed, 0x4B11_9001, 0));
+    let mut open_us_est: u64 = 1000;
+    let (mut in_recovery, mut recovery_tries) = (0u64, 0u64);
+    let started = Instant::now();
+    for c in 0..ctx.spec.cycles {
+        let d = &ctx.spec.delay_ms;
+        let delay_us = d.min * 1000 + rng.below((d.max - d.min) * 1000 + 1);
+        let run = kill_child(ctx, &oracle_path, c, Duration::from_micros(delay_us), false)?;
+        judge_child(&mut out, &run, c);
+        if let Some(us) = run.open_us {
+            open_us_est = (open_us_est * 3 + us) / 4;
+        }
+        let every = ctx.spec.recovery_kill_every;
+        let mut kind = "kill9".to_string();
+        if every > 0 && c % every == every - 1 {
+            recovery_tries += 1;
+            let delay = Duration::from_micros(rng.below(open_us_est.max(1)));
+            let second = kill_child(ctx, &oracle_path, c + 1_000_000, delay, true)?;
+            judge_child(&mut out, &second, c);
+            if second.open_us.is_none() && second.opening_seen {
+                in_recovery += 1;
+                kind = "kill9+kill_in_recovery".to_string();
+            }
+        }
+        let integrity = ctx.spec.integrity_every > 0 && c % ctx.spec.integrity_every == 0
+            || c + 1 == ctx.spec.cycles;
+        verify_cycle(ctx, &oracle, &mut out, c, &kind, delay_us, integrity)?;
+    }
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    out.notes.push(format!(
+        "kill9 on {}: {} cycles in {:.1} s ({:.0} cycles/min) at {} keys; {in_recovery} of {recovery_tries} recovery kills landed during the child's open",
+        ctx.engine,
+        ctx.spec.cycles,
+        minutes * 60.0,
+        ctx.spec.cycles as f64 / minutes.max(1e-9),
+        ctx.keys_n
+    ));
+    if recovery_tries > 0 {
+        if in_recovery > 0 {
+            out.tally.pass(names::KILLS_IN_RECOVERY, in_recovery);
+            out.tally.note(
+                names::KILLS_IN_RECOVERY,
+                format!("{in_recovery} of {recovery_tries} landed while the child recovered"),
+            );
+        } else {
+            out.tally.fail(
+                names::KILLS_IN_RECOVERY,
+                format!("none of {recovery_tries} recovery kills landed during the child's open"),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// One child's life as the parent saw it.
+#[derive(Debug, Default)]
+struct ChildRun {
+    opening_seen: bool,
+    open_us: Option<u64>,
+    /// The child ended by itself (not killed): its exit code and last lines.
+    exited: Option<(i32, String)>,
+}
+
+fn spawn(ctx: &Kill9Ctx, oracle: &Path, cycle: u64) -> Result<Child> {
+    Command::new(&ctx.exe)
+        .args([
+            "worker",
+            "kill9",
+            "--engine",
+            &ctx.engine,
+            "--workload",
+            &ctx.spec.workload,
+        ])
+        .arg("--dir")
+        .arg(ctx.dir.join("data"))
+        .arg("--oracle")
+        .arg(oracle)
+        .args([
+            "--seed",
+            &ctx.seed.to_string(),
+            "--cycle",
+            &cycle.to_string(),
+        ])
+        .args([
+            "--keys",
+            &ctx.keys_n.to_string(),
+            "--value-bytes",
+            &ctx.value_bytes.to_string(),
+        ])
+        .args(["--txn-keys", &ctx.txn_keys.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {} worker kill9", ctx.exe.display()))
+}
+
+/// Starts a child and kills it `delay` after it starts (`after_opening`: after it says
+/// `opening`, so the kill lands in its recovery).
+fn kill_child(
+    ctx: &Kill9Ctx,
+    oracle: &Path,
+    cycle: u64,
+    delay: Duration,
+    after_opening: bool,
+) -> Result<ChildRun> {
+    let mut child = spawn(ctx, oracle, cycle)?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut run = ChildRun::default();
+    let mut line = String::new();
+    if after_opening {
+        // Blocks until the child is about to open (or dies).
+        let _ = reader.read_line(&mut line);
+        run.opening_seen = line.starts_with("opening");
+    }
+    std::thread::sleep(delay);
+    let pid = Pid::from_raw(i32::try_from(child.id()).context("pid")?);
+    // ESRCH (already exited) is fine: the exit status tells why.
+    let _ = kill(pid, Signal::SIGKILL);
+    let status = child.wait()?;
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    for l in line.lines().chain(rest.lines()) {
+        if l.starts_with("opening") {
+            run.opening_seen = true;
+        } else if let Some(us) = l.strip_prefix("opened ") {
+            run.open_us = us.trim().parse().ok();
+        }
+    }
+    if let Some(code) = status.code() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let tail: Vec<&str> = rest.lines().chain(err.lines()).rev().take(3).collect();
+        run.exited = Some((code, tail.join(" / ")));
+    }
+    Ok(run)
+}
+
+fn judge_child(out: &mut ChaosOutcome, run: &ChildRun, cycle: u64) {
+    let Some((code, text)) = &run.exited else {
+        return;
+    };
+    let check = if *code == EXIT_VIOLATION {
+        names::VERIFIED_READS
+    } else {
+        names::DURABILITY
+    };
+    out.tally.fail(
+        check,
+        format!("kill9 cycle {cycle}: the child exited by itself with status {code}: {text}"),
+    );
+}
+
+/// What the parent read back after a kill.
+struct Observed {
+    versions: Vec<Option<u64>>,
+    balances: Vec<Option<i64>>,
+    reopen: Duration,
+    wal_bytes: u64,
+    integrity: Option<Result<(), String>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_cycle(
+    ctx: &Kill9Ctx,
+    oracle: &ExpectedState,
+    out: &mut ChaosOutcome,
+    c: u64,
+    kind: &str,
+    delay_us: u64,
+    integrity: bool,
+) -> Result<()> {
+    let failures_before = out.tally.total_failures();
+    let verify_start = Instant::now();
+    let observed = match read_back(ctx, integrity, &mut out.tally, c) {
+        Ok(o) => o,
+        Err(e) => {
+            out.tally.fail(
+                names::DURABILITY,
+                format!("kill9 cycle {c}: reopen failed: {e:#}"),
+            );
+            return Ok(());
+        }
+    };
+    judge_recovery(
+        &mut out.tally,
+        &ctx.faults,
+        observed.wal_bytes,
+        observed.reopen,
+    );
+    if ctx.spec.workload == "bank" {
+        match check_bank(
+            &observed.balances,
+            BALANCE_INITIAL * accounts_n(ctx.keys_n) as i64,
+        ) {
+            Ok(()) => out.tally.pass(names::ATOMICITY, 1),
+            Err(e) => out
+                .tally
+                .fail(names::ATOMICITY, format!("kill9 cycle {c}: {e}")),
+        }
+    } else {
+        let mut held = 0;
+        for (key, &v) in (0u64..).zip(&observed.versions) {
+            match oracle.check(key, v, CheckMode::Full) {
+                Ok(()) => held += 1,
+                Err(m) => out.tally.fail(
+                    names::DURABILITY,
+                    format!("kill9 cycle {c} (seed {}): {m}", ctx.seed),
+                ),
+            }
+            if oracle
+                .state(key)
+                .is_ok_and(|s| s.pending_put || s.pending_delete)
+            {
+                oracle.adopt(key, v)?;
+            }
+        }
+        out.tally.pass(names::DURABILITY, held);
+    }
+    match &observed.integrity {
+        Some(Ok(())) => out.tally.pass(names::INTEGRITY, 1),
+        Some(Err(e)) => out
+            .tally
+            .fail(names::INTEGRITY, format!("kill9 cycle {c}: {e}")),
+        None => {}
+    }
+    let verify = verify_start.elapsed().saturating_sub(observed.reopen);
+    out.reopen_ns.push(nanos(observed.reopen));
+    out.verify_ns.push(nanos(verify));
+    out.cycles.push(CrashCycle {
+        cycle: c,
+        at_op: delay_us,
+        kind: kind.to_string(),
+        reopen_us: observed.reopen.as_secs_f64() * 1e6,
+        verify_us: verify.as_secs_f64() * 1e6,
+        passed: out.tally.total_failures() == failures_before,
+    });
+    Ok(())
+}
+
+fn wal_len(data: &Path) -> u64 {
+    ["engine.db-wal", "sqlite.db-wal"]
+        .iter()
+        .map(|f| std::fs::metadata(data.join(f)).map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// Reopens (timed) and reads every record back through the adapter.
+fn read_back(
+    ctx: &Kill9Ctx,
+    integrity: bool,
+    tally: &mut super::Tally,
+    c: u64,
+) -> Result<Observed> {
+    let data = ctx.dir.join("data");
+    let wal_bytes = wal_len(&data);
+    let started = Instant::now();
+    let engine = open_engine(&ctx.engine, &data, &engine_options(ctx.seed)).map_err(adapter_err)?;
+    let reopen = started.elapsed();
+    let mut versions = vec![None; ctx.keys_n as usize];
+    let mut balances = vec![None; accounts_n(ctx.keys_n) as usize];
+    let mut bad: Vec<String> = Vec::new();
+    {
+        let mut session = engine.session().map_err(adapter_err)?;
+        let mut visit = |k: &[u8], v: &[u8]| match key_index(k) {
+            Some((b'k', i)) if i < ctx.keys_n => match verify_value(i, ctx.seed, v) {
+                Ok(ver) => versions[i as usize] = Some(ver),
+                Err(e) => bad.push(format!("key {i}: damaged value: {e}")),
+            },
+            Some((b'b', i)) if (i as usize) < balances.len() => {
+                balances[i as usize] = bank_balance(v)
+            }
+            _ => bad.push(format!("unexpected key {k:?}")),
+        };
+        session
+            .scan(b"", usize::MAX, &mut visit)
+            .map_err(adapter_err)?;
+    }
+    for b in bad {
+        tally.fail(names::CHECKSUM_DETECTION, format!("kill9 cycle {c}: {b}"));
+    }
+    engine.close().map_err(adapter_err)?;
+    let integrity = integrity.then(|| integrity_check(&ctx.engine, &data));
+    Ok(Observed {
+        versions,
+        balances,
+        reopen,
+        wal_bytes,
+        integrity,
+    })
+}
+
+/// The engine's own integrity check: ours through `check_integrity`, SQLite through
+/// `PRAGMA quick_check`; other engines have none here.
+fn integrity_check(engine: &str, data: &Path) -> Result<(), String> {
+    if engine.starts_with("engine") {
+        // The adapter's handle is closed: this one owns the files.
+        let opts = engine::Options {
+            durability: engine::Durability::Off,
+            ..engine::Options::default()
+        };
+        let db = engine::Database::open(data.join("engine.db"), opts).map_err(|e| e.to_string())?;
+        let report = db.check_integrity().map_err(|e| e.to_string())?;
+        return if report.is_ok() {
+            Ok(())
+        } else {
+            Err(report.problems.join("; "))
+        };
+    }
+    if engine.starts_with("sqlite") {
+        let conn = rusqlite::Connection::open(data.join("sqlite.db")).map_err(|e| e.to_string())?;
+        let verdict: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        return if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(verdict)
+        };
+    }
+    Ok(())
+}
+
+/// The child: `harness worker kill9 ...`. Never returns normally before it is killed.
+#[must_use]
+pub fn worker_main(args: &WorkerArgs) -> u8 {
+    match worker(args) {
+        Ok(()) => 0,
+        Err(WorkerEnd::Violation(v)) => {
+            println!("violation {v}");
+            EXIT_VIOLATION as u8
+        }
+        Err(WorkerEnd::Error(e)) => {
+            println!("error {e:#}");
+            EXIT_ERROR as u8
+        }
+    }
+}
+
+enum WorkerEnd {
+    Violation(String),
+    Error(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for WorkerEnd {
+    fn from(e: E) -> WorkerEnd {
+        WorkerEnd::Error(e.into())
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn worker(a: &WorkerArgs) -> Result<(), WorkerEnd> {
+    let oracle = ExpectedState::open(&a.oracle)?;
+    say("opening");
+    let started = Instant::now();
+    let engine = open_engine(&a.engine, &a.dir, &engine_options(a.seed)).map_err(adapter_err)?;
+    say(&format!("opened {}", started.elapsed().as_micros()));
+    let mut session = engine.session().map_err(adapter_err)?;
+    let mut rng = SplitMix64::new(hash(a.seed, 0x4B11_9002, a.cycle));
+    let mut value = Vec::new();
+    for op in 0..CHILD_OPS_MAX {
+        match a.workload.as_str() {
+            "bank" => bank_op(a, session.as_mut(), &mut rng, op)?,
+            "ycsb-a" if rng.below(2) == 0 => read_op(a, session.as_mut(), &oracle, &mut rng)?,
+            _ => update_op(a, session.as_mut(), &oracle, &mut rng, &mut value)?,
+        }
+    }
+    std::thread::sleep(CHILD_WAIT_MAX);
+    Ok(())
+}
+
+fn read_op(
+    a: &WorkerArgs,
+    s: &mut dyn crate::adapter::Session,
+    oracle: &ExpectedState,
+    rng: &mut SplitMix64,
+) -> Result<(), WorkerEnd> {
+    let key = rng.below(a.keys);
+    let mut buf = Vec::new();
+    let found = s.get(&kv_key(b'k', key), &mut buf).map_err(adapter_err)?;
+    let observed = if found {
+        Some(
+            verify_value(key, a.seed, &buf)
+                .map_err(|e| WorkerEnd::Violation(format!("key {key}: {e}")))?,
+        )
+    } else {
+        None
+    };
+    oracle
+        .check(key, observed, CheckMode::Full)
+        .map_err(|m| WorkerEnd::Violation(m.to_string()))
+}
+
+fn update_op(
+    a: &WorkerArgs,
+    s: &mut dyn crate::adapter::Session,
+    oracle: &ExpectedState,
+    rng: &mut SplitMix64,
+    value: &mut Vec<u8>,
+) -> Result<(), WorkerEnd> {
+    let n = 1 + rng.below(a.txn_keys.clamp(1, a.keys));
+    let mut keys: Vec<u64> = (0..n).map(|_| rng.below(a.keys)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut versions = Vec::with_capacity(keys.len());
+    for &k in &keys {
+        let v = oracle.next_version(k)?;
+        oracle.begin_put(k, v)?;
+        versions.push(v);
+    }
+    s.transaction(&mut |tx| {
+        for (&k, &v) in keys.iter().zip(&versions) {
+            generate_value(k, v, a.seed, a.value_bytes, value);
+            tx.put(&kv_key(b'k', k), value)?;
+        }
+        Ok(())
+    })
+    .map_err(adapter_err)?;
+    for (&k, &v) in keys.iter().zip(&versions) {
+        oracle.ack_put(k, v)?;
+    }
+    Ok(())
+}
+
+fn bank_op(
+    a: &WorkerArgs,
+    s: &mut dyn crate::adapter::Session,
+    rng: &mut SplitMix64,
+    op: u64,
+) -> Result<(), WorkerEnd> {
+    let n = accounts_n(a.keys);
+    if op % BANK_SCAN_EVERY == BANK_SCAN_EVERY - 1 {
+        let mut balances = vec![None; n as usize];
+        let mut visit = |k: &[u8], v: &[u8]| {
+            if let Some((b'b', i)) = key_index(k) {
+                if let Some(slot) = balances.get_mut(i as usize) {
+                    *slot = bank_balance(v);
+                }
+            }
+        };
+        s.scan(b"", usize::MAX, &mut visit).map_err(adapter_err)?;
+        check_bank(&balances, BALANCE_INITIAL * n as i64).map_err(WorkerEnd::Violation)?;
+    }
+    let from = rng.below(n);
+    let to = (from + 1 + rng.below(n - 1)) % n;
+    let amount = (1 + rng.below(TRANSFER_MAX)) as i64;
+    s.transaction(&mut |tx| {
+        let mut buf = Vec::new();
+        let bf = tx
+            .get(&kv_key(b'b', from), &mut buf)?
+            .then(|| bank_balance(&buf))
+            .flatten();
+        let bt = tx
+            .get(&kv_key(b'b', to), &mut buf)?
+            .then(|| bank_balance(&buf))
+            .flatten();
+        if let (Some(bf), Some(bt)) = (bf, bt) {
+            if bf >= amount {
+                tx.put(&kv_key(b'b', from), &bank_value(bf - amount))?;
+                tx.put(&kv_key(b'b', to), &bank_value(bt + amount))?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| WorkerEnd::Error(adapter_err(e)))
+}

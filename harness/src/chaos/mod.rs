@@ -1,0 +1,294 @@
+//! Chaos: crash loops and storage faults with recovery checked against an oracle.
+//!
+//! * [`kill9`]: the workload runs in a child process (`harness worker kill9 ...`), is killed
+//!   with SIGKILL at a seeded moment (some kills land while the child recovers), and the parent
+//!   reopens and verifies every key against the expected state that survived the kill.
+//! * [`inproc`]: the engine runs on [`crate::faults::FaultStorage`] over memory; power loss with
+//!   each preset, crashes during recovery, bit flips, misdirected writes, ENOSPC, EIO and
+//!   SQLite-style fail-at-N. Every decision derives from the seed, so a run replays exactly.
+//! * [`tmpfs`]: a real full disk on a small tmpfs (root only).
+//!
+//! Every runner returns a [`ChaosOutcome`]: named checks (see [`names`]), the crash cycles and
+//! the fault schedule, which [`execute`] puts into the report.
+
+pub mod inproc;
+pub mod kill9;
+mod rig;
+pub mod spec;
+pub mod tmpfs;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::report::{self, Check, CrashCycle, CrashCycles, LatencySummary};
+
+pub use rig::{Rig, RigConfig, Step, RIG_KEYS_MAX};
+pub use spec::FaultsSection;
+
+/// Check names of chaos runs, as they appear in `report.json`.
+pub mod names {
+    /// No acknowledged durable write lost, no version that was never written.
+    pub const DURABILITY: &str = "durability";
+    /// The recovered commits are a prefix of the commit history, without holes.
+    pub const NO_HOLE_PREFIX: &str = "no_hole_prefix";
+    /// Bank transfers are all-or-nothing: every read and every recovered state keeps the total.
+    pub const ATOMICITY: &str = "atomicity";
+    /// Injected corruption or torn writes never surface as data (only as `Error::Corruption`,
+    /// or repaired/discarded by recovery).
+    pub const CHECKSUM_DETECTION: &str = "checksum_detection";
+    /// `check_integrity` is clean after every recovery.
+    pub const INTEGRITY: &str = "integrity_after_recovery";
+    /// Every reopen finished under base + per-64-MiB-of-WAL bound.
+    pub const RECOVERY_TIME: &str = "recovery_time_bound";
+    /// Every read of the live database returned the acknowledged version.
+    pub const VERIFIED_READS: &str = "verified_reads";
+    /// After ENOSPC, the same open database commits again once space is freed.
+    pub const DISK_FULL_RECOVERY: &str = "disk_full_recovery";
+    /// After a failed fsync the engine refuses writes until reopened.
+    pub const FSYNC_POISON: &str = "fsync_error_poisons";
+    /// Fail-at-N reached a run without a fault within the bound.
+    pub const FAIL_AT_N_COMPLETES: &str = "fail_at_n_completes";
+    /// The control of Off mode: acknowledged writes are lost at power loss, as documented.
+    pub const OFF_MODE_LOSS: &str = "off_mode_loss_expected";
+    /// Kills landed while the child was recovering.
+    pub const KILLS_IN_RECOVERY: &str = "kills_during_recovery";
+}
+
+/// Failure details kept per check; the rest are counted.
+const DETAILS_PER_CHECK_MAX: usize = 5;
+/// Fault events copied into a report; the full count is in the detail of the run.
+pub const REPORT_SCHEDULE_MAX: usize = 10_000;
+/// Cycles listed one by one in the report.
+pub const REPORT_CYCLES_MAX: usize = 2_000;
+
+#[derive(Debug, Default, Clone)]
+struct Tallied {
+    checked: u64,
+    failed: u64,
+    details: Vec<String>,
+    note: String,
+}
+
+/// Counts of passes and failures per named check.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    checks: BTreeMap<&'static str, Tallied>,
+    order: Vec<&'static str>,
+}
+
+impl Tally {
+    fn entry(&mut self, name: &'static str) -> &mut Tallied {
+        if !self.checks.contains_key(name) {
+            self.order.push(name);
+        }
+        self.checks.entry(name).or_default()
+    }
+
+    /// `n` observations of `name` held.
+    pub fn pass(&mut self, name: &'static str, n: u64) {
+        self.entry(name).checked += n;
+    }
+
+    /// One observation of `name` failed.
+    pub fn fail(&mut self, name: &'static str, detail: String) {
+        let e = self.entry(name);
+        e.checked += 1;
+        e.failed += 1;
+        if e.details.len() < DETAILS_PER_CHECK_MAX {
+            e.details.push(detail);
+        }
+    }
+
+    /// Sets the text shown with a passed check.
+    pub fn note(&mut self, name: &'static str, note: String) {
+        self.entry(name).note = note;
+    }
+
+    /// Failures of `name` so far.
+    #[must_use]
+    pub fn failures(&self, name: &str) -> u64 {
+        self.checks.get(name).map_or(0, |t| t.failed)
+    }
+
+    /// Failures over every check.
+    #[must_use]
+    pub fn total_failures(&self) -> u64 {
+        self.checks.values().map(|t| t.failed).sum()
+    }
+
+    /// Adds another tally's counts.
+    pub fn absorb(&mut self, other: Tally) {
+        for name in other.order {
+            if let Some(t) = other.checks.get(name) {
+                let e = self.entry(name);
+                e.checked += t.checked;
+                e.failed += t.failed;
+                for d in &t.details {
+                    if e.details.len() < DETAILS_PER_CHECK_MAX {
+                        e.details.push(d.clone());
+                    }
+                }
+                if !t.note.is_empty() {
+                    e.note.clone_from(&t.note);
+                }
+            }
+        }
+    }
+
+    /// The report's checks, in first-seen order, prefixed with `label` in the details.
+    #[must_use]
+    pub fn to_checks(&self, label: &str) -> Vec<Check> {
+        let mut out = Vec::new();
+        for name in &self.order {
+            let Some(t) = self.checks.get(name) else {
+                continue;
+            };
+            let detail = if t.failed == 0 {
+                let note = if t.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", t.note)
+                };
+                format!("{label}: {} observations held{note}", t.checked)
+            } else {
+                format!(
+                    "{label}: {} of {} observations failed; first: {}",
+                    t.failed,
+                    t.checked,
+                    t.details.join(" | ")
+                )
+            };
+            out.push(Check {
+                name: (*name).to_string(),
+                passed: t.failed == 0,
+                detail,
+            });
+        }
+        out
+    }
+}
+
+/// What a chaos runner produced.
+#[derive(Debug, Default)]
+pub struct ChaosOutcome {
+    pub tally: Tally,
+    pub cycles: Vec<CrashCycle>,
+    /// Reopen times, nanoseconds.
+    pub reopen_ns: Vec<u64>,
+    /// Verify times, nanoseconds.
+    pub verify_ns: Vec<u64>,
+    pub schedule: Vec<report::FaultEvent>,
+    /// Free-text facts for the run's summary (rates, counts).
+    pub notes: Vec<String>,
+}
+
+impl ChaosOutcome {
+    /// Adds another runner's outcome (cycles renumbered after ours).
+    pub fn absorb(&mut self, other: ChaosOutcome) {
+        self.tally.absorb(other.tally);
+        let base = self.cycles.len() as u64;
+        for mut c in other.cycles {
+            c.cycle += base;
+            self.cycles.push(c);
+        }
+        self.reopen_ns.extend(other.reopen_ns);
+        self.verify_ns.extend(other.verify_ns);
+        let room = REPORT_SCHEDULE_MAX.saturating_sub(self.schedule.len());
+        self.schedule.extend(other.schedule.into_iter().take(room));
+        self.notes.extend(other.notes);
+    }
+
+    /// The report's crash-cycle section.
+    #[must_use]
+    pub fn crash_cycles(&self) -> CrashCycles {
+        CrashCycles {
+            count: self.cycles.len() as u64,
+            reopen: summary(&self.reopen_ns),
+            verify: summary(&self.verify_ns),
+            cycles: self
+                .cycles
+                .iter()
+                .take(REPORT_CYCLES_MAX)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Nanosecond samples as a latency summary.
+fn summary(samples_ns: &[u64]) -> LatencySummary {
+    let Ok(mut h) = Histogram::<u64>::new(3) else {
+        return LatencySummary::default();
+    };
+    for &s in samples_ns {
+        h.saturating_record(s.max(1));
+    }
+    LatencySummary::from_histogram(&h, 0)
+}
+
+/// Converts the fault layer's events for the report.
+#[must_use]
+pub fn report_events(
+    events: &[crate::faults::FaultEvent],
+    context: &str,
+) -> Vec<report::FaultEvent> {
+    events
+        .iter()
+        .take(REPORT_SCHEDULE_MAX)
+        .map(|e| {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let detail = if e.detail.is_empty() {
+                format!("{context}; {} bytes", e.len)
+            } else {
+                format!("{context}; {} bytes; {}", e.len, e.detail)
+            };
+            report::FaultEvent {
+                at_op: e.op_index,
+                kind,
+                file: e.file.clone(),
+                offset: Some(e.offset),
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// Nanoseconds of a duration, saturating.
+#[must_use]
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The recovery bound for a WAL of `wal_bytes`: `base + per_64mib * wal / 64 MiB`.
+#[must_use]
+pub fn recovery_bound(spec: &FaultsSection, wal_bytes: u64) -> Duration {
+    const MIB_64: f64 = (64u64 << 20) as f64;
+    let ms = spec.recovery_bound_base_ms as f64
+        + spec.recovery_bound_ms_per_64mib as f64 * (wal_bytes as f64 / MIB_64);
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+/// Judges one reopen against [`recovery_bound`].
+pub fn judge_recovery(tally: &mut Tally, spec: &FaultsSection, wal_bytes: u64, took: Duration) {
+    let bound = recovery_bound(spec, wal_bytes);
+    if took <= bound {
+        tally.pass(names::RECOVERY_TIME, 1);
+    } else {
+        tally.fail(
+            names::RECOVERY_TIME,
+            format!(
+                "reopen took {:.1} ms with {wal_bytes} bytes of WAL, bound {:.1} ms",
+                took.as_secs_f64() * 1e3,
+                bound.as_secs_f64() * 1e3
+            ),
+        );
+    }
+}
+
+pub use run::{execute, run_in_process};
+pub mod run;

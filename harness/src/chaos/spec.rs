@@ -1,0 +1,273 @@
+//! The `[faults]` table of a chaos scenario.
+//!
+//! ```toml
+//! [faults]
+//! durability = "full"                 # in-process engine mode: "full" or "off"
+//! seeded_bug = "skip-commit-fsync"    # optional; needs `--features seeded-bugs`
+//! read_per_mille = 200                # verified point reads per 1000 commits
+//! rollback_per_mille = 0              # write transactions rolled back per 1000
+//! checkpoint_every = 0                # explicit checkpoint every N commits (0: never)
+//! sync_every = 0                      # Off mode: `Database::sync` every N commits (0: never)
+//! wal_checkpoint_bytes = 1048576      # automatic checkpoint threshold of the engine
+//! accounts = 0                        # bank accounts beside the key-value table (0: none)
+//! recovery_bound_base_ms = 2000       # recovery_time_bound: base + per 64 MiB of WAL
+//! recovery_bound_ms_per_64mib = 1000
+//!
+//! [faults.kill9]                      # child process killed with SIGKILL, then verified
+//! cycles = 20
+//! delay_ms = { min = 10, max = 150 }
+//! recovery_kill_every = 5             # every 5th cycle also kills the next child mid-open
+//! workload = "kv"                     # "kv", "ycsb-a" or "bank"
+//!
+//! [faults.power_loss]                 # in-process power loss on FaultStorage
+//! cycles = 12
+//! presets = ["sqlite", "fdb", "tigerbeetle", "drop_all"]
+//! crash_in_recovery_every = 3         # every 3rd cycle crashes again during recovery
+//!
+//! [faults.corruption]                 # bit flips and misdirected writes in synced data
+//! episodes = 6
+//! bit_flips = 8
+//! misdirect_probability = 0.002
+//!
+//! [faults.enospc]
+//! episodes = 4
+//!
+//! [faults.eio]
+//! kinds = ["sync_once", "sync_persistent", "write_once", "read_once"]
+//!
+//! [faults.fail_at_n]
+//! n_max = 5000
+//!
+//! [faults.tmpfs]                      # real ENOSPC on a small tmpfs (root only)
+//! size_mib = 16
+//! ballast_mib = 4
+//! ```
+//!
+//! The scenario's `[workload] record_count` is the number of keys, `[run] ops` the number of
+//! commits per cycle (per episode), and a fixed `value_size` the value length.
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::CrashPreset;
+
+/// Cycles of one crash section: each is a process start or a recovery, so thousands are
+/// already a long soak.
+pub const CYCLES_MAX: u64 = 100_000;
+/// Longest kill delay: a child that lives a minute has long left the interesting moments.
+pub const DELAY_MS_MAX: u64 = 60_000;
+
+fn per_mille_reads() -> u32 {
+    200
+}
+fn wal_checkpoint_bytes_default() -> u64 {
+    1 << 20
+}
+fn bound_base_ms() -> u64 {
+    2000
+}
+fn bound_per_64mib_ms() -> u64 {
+    1000
+}
+fn durability_default() -> String {
+    "full".to_string()
+}
+
+/// `[faults]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsSection {
+    /// Engine durability of the in-process runs: "full" or "off".
+    #[serde(default = "durability_default")]
+    pub durability: String,
+    /// A seeded engine bug (kebab-case name, see `engine::SeededBug::name`).
+    #[serde(default)]
+    pub seeded_bug: Option<String>,
+    /// Verified point reads per 1000 commits of the in-process workload.
+    #[serde(default = "per_mille_reads")]
+    pub read_per_mille: u32,
+    /// Write transactions that roll back instead of committing, per 1000.
+    #[serde(default)]
+    pub rollback_per_mille: u32,
+    /// Explicit checkpoint every this many commits (0: only the engine's own).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Off mode: `Database::sync` every this many commits (0: never).
+    #[serde(default)]
+    pub sync_every: u64,
+    /// The engine's automatic checkpoint threshold.
+    #[serde(default = "wal_checkpoint_bytes_default")]
+    pub wal_checkpoint_bytes: u64,
+    /// Bank accounts kept beside the key-value table (0: no bank).
+    #[serde(default)]
+    pub accounts: u64,
+    /// `recovery_time_bound`: base of the bound.
+    #[serde(default = "bound_base_ms")]
+    pub recovery_bound_base_ms: u64,
+    /// `recovery_time_bound`: added per 64 MiB of WAL at the crash.
+    #[serde(default = "bound_per_64mib_ms")]
+    pub recovery_bound_ms_per_64mib: u64,
+    #[serde(default)]
+    pub kill9: Option<Kill9Spec>,
+    #[serde(default)]
+    pub power_loss: Option<PowerLossSpec>,
+    #[serde(default)]
+    pub corruption: Option<CorruptionSpec>,
+    #[serde(default)]
+    pub enospc: Option<EpisodesSpec>,
+    #[serde(default)]
+    pub eio: Option<EioSpec>,
+    #[serde(default)]
+    pub fail_at_n: Option<FailAtNSpec>,
+    #[serde(default)]
+    pub tmpfs: Option<TmpfsSpec>,
+}
+
+/// A millisecond range.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+/// `[faults.kill9]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kill9Spec {
+    pub cycles: u64,
+    pub delay_ms: MsRange,
+    /// Every Nth cycle, the next child is killed while it recovers (0: never).
+    #[serde(default)]
+    pub recovery_kill_every: u64,
+    /// "kv" (multi-key update transactions), "ycsb-a" (50% verified reads, 50% updates) or
+    /// "bank" (transfers).
+    #[serde(default = "kv_default")]
+    pub workload: String,
+    /// Run the integrity check every Nth cycle and after the last (0: only the last).
+    #[serde(default)]
+    pub integrity_every: u64,
+}
+
+fn kv_default() -> String {
+    "kv".to_string()
+}
+
+/// `[faults.power_loss]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerLossSpec {
+    pub cycles: u64,
+    pub presets: Vec<CrashPreset>,
+    /// Every Nth cycle also crashes in the middle of recovery (0: never).
+    #[serde(default)]
+    pub crash_in_recovery_every: u64,
+    /// Power loss lands right after a commit's WAL append, before its fsync returns.
+    #[serde(default)]
+    pub torn_tail: bool,
+    /// A power-loss model in full, used instead of the presets (e.g. a torn write: sector
+    /// granularity, most sectors written, the rest garbage).
+    #[serde(default)]
+    pub model: Option<crate::faults::CrashModel>,
+}
+
+/// `[faults.corruption]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionSpec {
+    pub episodes: u64,
+    /// Bits flipped at rest per episode (main file and WAL alternately).
+    #[serde(default)]
+    pub bit_flips: u32,
+    /// Probability that a write lands at another offset (0: none).
+    #[serde(default)]
+    pub misdirect_probability: f64,
+}
+
+/// A number of episodes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodesSpec {
+    pub episodes: u64,
+}
+
+/// `[faults.eio]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EioSpec {
+    /// Among "sync_once", "sync_persistent", "write_once", "write_persistent", "read_once".
+    pub kinds: Vec<String>,
+}
+
+/// `[faults.fail_at_n]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailAtNSpec {
+    /// Give up (and fail the check) if the workload still faults at this N.
+    pub n_max: u64,
+}
+
+/// `[faults.tmpfs]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsSpec {
+    pub size_mib: u64,
+    pub ballast_mib: u64,
+}
+
+impl FaultsSection {
+    /// Checks ranges serde cannot.
+    ///
+    /// # Errors
+    /// A message naming the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.durability.as_str(), "full" | "off") {
+            return Err(format!(
+                "faults.durability = {:?}: \"full\" or \"off\"",
+                self.durability
+            ));
+        }
+        if let Some(name) = &self.seeded_bug {
+            if engine::SeededBug::from_name(name).is_none() {
+                return Err(format!("faults.seeded_bug = {name:?}: unknown bug"));
+            }
+        }
+        if self.read_per_mille > 1000 || self.rollback_per_mille > 1000 {
+            return Err("faults.*_per_mille: at most 1000".to_string());
+        }
+        if let Some(k) = &self.kill9 {
+            let ok = k.cycles <= CYCLES_MAX && k.delay_ms.min <= k.delay_ms.max;
+            if !ok || k.delay_ms.max > DELAY_MS_MAX {
+                return Err("faults.kill9: cycles or delay_ms out of range".to_string());
+            }
+            if !matches!(k.workload.as_str(), "kv" | "ycsb-a" | "bank") {
+                return Err(format!("faults.kill9.workload = {:?}", k.workload));
+            }
+        }
+        if let Some(p) = &self.power_loss {
+            if p.cycles > CYCLES_MAX || p.presets.is_empty() {
+                return Err("faults.power_loss: cycles <= 100000 and a preset".to_string());
+            }
+        }
+        if let Some(c) = &self.corruption {
+            if !(0.0..=1.0).contains(&c.misdirect_probability) || c.episodes > CYCLES_MAX {
+                return Err("faults.corruption: misdirect_probability in [0, 1]".to_string());
+            }
+        }
+        if let Some(e) = &self.eio {
+            for kind in &e.kinds {
+                if crate::chaos::inproc::eio_plan(kind).is_none() {
+                    return Err(format!("faults.eio.kinds: unknown {kind:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The seeded bug, resolved.
+    #[must_use]
+    pub fn bug(&self) -> Option<engine::SeededBug> {
+        self.seeded_bug
+            .as_deref()
+            .and_then(engine::SeededBug::from_name)
+    }
+}
