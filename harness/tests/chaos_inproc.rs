@@ -39,34 +39,6 @@ fn names(out: &ChaosOutcome) -> Vec<String> {
         .collect()
 }
 
-/// Failure signatures of the two engine bugs in tests/chaos_regressions.rs (crashes inside a
-/// checkpoint). Until they are fixed, crash-in-recovery runs may fail with these and only these.
-const KNOWN_ENGINE_BUGS: [&str; 2] = [
-    "corruption in database header",
-    "was written after it was synced",
-];
-
-fn pass_but_known_bugs(out: &ChaosOutcome, what: &str) -> Result<usize> {
-    let mut known = 0;
-    for c in out.tally.to_checks(what) {
-        if c.passed {
-            continue;
-        }
-        let parts: Vec<&str> = c.detail.split(" | ").collect();
-        ensure!(
-            c.detail.contains("5 observations failed")
-                || parts
-                    .iter()
-                    .all(|p| KNOWN_ENGINE_BUGS.iter().any(|b| p.contains(b))),
-            "{what}: {} failed: {}",
-            c.name,
-            c.detail
-        );
-        known += 1;
-    }
-    Ok(known)
-}
-
 #[test]
 fn power_loss_between_commits_with_every_preset_passes() -> Result<()> {
     let spec = faults(
@@ -104,7 +76,7 @@ fn power_loss_between_commits_with_every_preset_passes() -> Result<()> {
 }
 
 #[test]
-fn torn_tails_and_crashes_in_recovery_fail_only_on_known_engine_bugs() -> Result<()> {
+fn torn_tails_and_crashes_in_recovery_pass() -> Result<()> {
     let spec = faults(
         r#"
         accounts = 32
@@ -118,7 +90,7 @@ fn torn_tails_and_crashes_in_recovery_fail_only_on_known_engine_bugs() -> Result
     )?;
     for seed in [1, 2, 3] {
         let out = run_in_process(&ctx(&spec, seed, 300, 40), &spec)?;
-        pass_but_known_bugs(&out, &format!("torn tail seed {seed}"))?;
+        all_pass(&out, &format!("torn tail seed {seed}"))?;
         ensure!(
             out.cycles
                 .iter()
@@ -210,10 +182,10 @@ fn enospc_and_eio_pass() -> Result<()> {
 }
 
 #[test]
-fn fail_at_n_runs_to_completion_and_fails_only_on_known_engine_bugs() -> Result<()> {
+fn fail_at_n_runs_to_completion_and_passes() -> Result<()> {
     let spec = faults("[fail_at_n]\nn_max = 3000\n")?;
     let out = run_in_process(&ctx(&spec, 9, 200, 40), &spec)?;
-    pass_but_known_bugs(&out, "fail-at-n")?;
+    all_pass(&out, "fail-at-n")?;
     let notes = out.notes.join("\n");
     ensure!(
         notes.contains("persistent=false") && notes.contains("persistent=true"),

@@ -99,29 +99,7 @@ fn failed(out: &ChaosOutcome) -> Vec<String> {
         .collect()
 }
 
-/// True while the engine does not use the bug yet (LoseLastKeyOfSplit lands in the B+tree
-/// later): its scenario then cannot fail and the test says so instead of asserting.
-fn pending(bug: SeededBug) -> Result<bool> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/src");
-    let needle = format!("SeededBug::{bug:?}");
-    let mut stack = vec![dir];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n != "bugs.rs")
-                && std::fs::read_to_string(&path)?.contains(&needle)
-            {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
-
 fn prove(case: &Case) -> Result<()> {
-    let is_pending = pending(case.bug)?;
     let mut seen = Vec::new();
     for seed in 1..=SEEDS_MAX {
         let correct = run(case, seed, None)?;
@@ -145,14 +123,7 @@ fn prove(case: &Case) -> Result<()> {
             );
             return Ok(());
         }
-        seen.push((seed, buggy_failed.clone()));
-        if is_pending {
-            println!(
-                "{:?}: pending (not used by the engine yet); scenario passes: {buggy_failed:?}",
-                case.bug
-            );
-            return Ok(());
-        }
+        seen.push((seed, buggy_failed));
     }
     bail!(
         "{:?}: none of {SEEDS_MAX} seeds failed any of {:?}; failed per seed: {seen:?}",
