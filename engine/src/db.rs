@@ -138,6 +138,9 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// A new database is two pages of at least this size: meta and catalog root.
+const BOOTSTRAP_BYTES_MIN: u64 = 2 * PAGE_SIZE_MIN as u64;
+
 fn wal_name(name: &str) -> String {
     format!("{name}-wal")
 }
@@ -172,7 +175,22 @@ impl Database {
         let wal = storage
             .open(&wal_name(name), true)
             .map_err(|e| Error::io("open", e))?;
-        if main.len().map_err(|e| Error::io("open", e))? == 0 {
+        let main_len = main.len().map_err(|e| Error::io("open", e))?;
+        let wal_len = wal.len().map_err(|e| Error::io("open", e))?;
+        // The WAL is first written after the new main file is durable, so a WAL beside an
+        // empty main file means the main file was lost: replaying the WAL onto a fresh
+        // database would fabricate one.
+        if main_len == 0 && wal_len > 0 {
+            let detail = "main file is empty but its WAL is not".into();
+            return Err(Error::Corruption {
+                location: Location::Meta,
+                detail,
+            });
+        }
+        // Bootstrap writes its two pages in one write; a file shorter than that, with no WAL
+        // yet, is a creation that crashed before anything was committed: start it again.
+        if main_len < BOOTSTRAP_BYTES_MIN && wal_len == 0 {
+            main.set_len(0).map_err(|e| Error::io("create", e))?;
             crate::write::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
         }

@@ -383,3 +383,23 @@ fn torn_meta_page_recovers_from_wal() -> TestResult {
     );
     Ok(())
 }
+
+/// A creation that crashed part-way (main file shorter than its first two pages, no WAL)
+/// opens as a new database; a WAL beside an empty main file is refused as corruption.
+#[test]
+fn crashed_creation_restarts_and_lost_main_file_is_refused() -> TestResult {
+    let mem = MemStorage::new();
+    let sw = Arc::new(Switches::default());
+    mem.put("db", vec![0xAB; 3000]);
+    let db = open(&mem, &sw, Options::default())?;
+    let mut tx = db.begin_write()?;
+    tx.create_table("kv")?;
+    tx.commit()?;
+    drop(db);
+    mem.put("db", Vec::new());
+    let err = open(&mem, &sw, Options::default())
+        .err()
+        .ok_or("opened a database whose main file was lost")?;
+    assert!(err.is_corruption(), "{err}");
+    Ok(())
+}
