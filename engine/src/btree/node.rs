@@ -149,6 +149,17 @@ pub(super) fn encode_branch_cell(dst: &mut [u8], child: PageNo, key: &[u8]) {
 }
 
 /// The key of a cell that starts at `cell[0]`, checked against the slice.
+/// The first eight bytes of `key` as a big-endian integer, zero-padded: ordering these is
+/// ordering the keys' first eight bytes (a shorter key pads with zeros, so ties fall through
+/// to the full compare, which puts the shorter key first).
+#[inline]
+fn key_head(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
 fn cell_key(cell: &[u8]) -> Option<&[u8]> {
     let key_len = get_u16(cell, 0)?;
     if key_len > KEY_BYTES_MAX {
@@ -371,9 +382,14 @@ impl<'a> Node<'a> {
     /// The first cell whose key is `>= key`, and whether it is equal.
     pub(super) fn search(&self, key: &[u8]) -> Result<(usize, bool)> {
         let (mut lo, mut hi) = (0, self.count);
+        let head = key_head(key);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.key(mid)?.cmp(key) {
+            let probe = self.key(mid)?;
+            // Most probes differ in their first eight bytes: compare those as one integer
+            // and leave the byte-wise compare for ties.
+            let order = key_head(probe).cmp(&head).then_with(|| probe.cmp(key));
+            match order {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Equal => return Ok((mid, true)),
                 std::cmp::Ordering::Greater => hi = mid,
