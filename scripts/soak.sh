@@ -12,6 +12,7 @@ if [ ${#scenarios[@]} -eq 0 ]; then
 fi
 cargo build --release -p harness
 out="reports/runs/soak-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
 deadline=$(( $(date +%s) + $(awk "BEGIN { printf \"%d\", $hours * 3600 }") ))
 round=0
 while [ "$(date +%s)" -lt "$deadline" ]; do
