@@ -140,6 +140,7 @@ impl Shared {
             .map_err(|e| Error::io("wal reset", e))?;
         let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
         if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
+            w.wal_allocated = 0;
             self.wal
                 .set_len(WAL_HEADER_LEN)
                 .map_err(|e| Error::io("wal truncate", e))?;

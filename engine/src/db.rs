@@ -86,6 +86,8 @@ pub(crate) struct WriterState {
     pub commits_since_sync: u32,
     pub last_sync: Instant,
     pub frame_buf: Vec<u8>,
+    /// Bytes of WAL file known to exist (written frames or zero fill); see `ensure_wal_space`.
+    pub wal_allocated: u64,
 }
 
 #[derive(Default)]
@@ -472,6 +474,7 @@ impl Shared {
             commits_since_sync: 0,
             last_sync: Instant::now(),
             frame_buf: Vec::new(),
+            wal_allocated: 0,
         };
         Shared {
             main,
