@@ -56,7 +56,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let s = t.elapsed().as_secs_f64();
     println!("random get: {:.0}/s ({found} found)", gets as f64 / s);
-    let scans = gets / 4;
+    let scans: usize = std::env::var("SCANS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(gets / 4);
     let t = Instant::now();
     let mut seen = 0usize;
     for _ in 0..scans {

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -17,10 +16,18 @@ use crate::page::{PageBuf, PageNo};
 const SHARDS: usize = 16;
 
 /// Where a cached page image lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Loc {
     Main(PageNo),
     Wal { generation: u64, frame: u64 },
+}
+
+/// One `write_u64` per key: the derived `Hash` would also feed the enum's discriminant
+/// through the byte-at-a-time `Hasher::write`, a measurable share of every cache lookup.
+impl std::hash::Hash for Loc {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.mix());
+    }
 }
 
 impl Loc {
@@ -57,12 +64,12 @@ impl Hasher for IntHasher {
 
 pub(crate) type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
-/// Cache counters, readable at any time.
-#[derive(Debug, Default)]
+/// Cache counters, summed over the shards.
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct CacheCounters {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    pub evictions: AtomicU64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
 }
 
 struct Slot {
@@ -71,18 +78,19 @@ struct Slot {
     referenced: bool,
 }
 
+/// Counters live inside each shard, under its lock: no shared atomic is touched per lookup.
 #[derive(Default)]
 struct Shard {
     map: IntMap<Loc, usize>,
     slots: Vec<Slot>,
     hand: usize,
+    counters: CacheCounters,
 }
 
 /// The page cache.
 pub(crate) struct PageCache {
     shards: Vec<Mutex<Shard>>,
     slots_per_shard_max: usize,
-    pub counters: CacheCounters,
 }
 
 impl PageCache {
@@ -93,7 +101,6 @@ impl PageCache {
         PageCache {
             shards,
             slots_per_shard_max,
-            counters: CacheCounters::default(),
         }
     }
 
@@ -109,12 +116,10 @@ impl PageCache {
             let slot = &mut shard.slots[i];
             slot.referenced = true;
             let page = slot.page.clone();
-            drop(shard);
-            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            shard.counters.hits += 1;
             return Some(page);
         }
-        drop(shard);
-        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        shard.counters.misses += 1;
         None
     }
 
@@ -147,8 +152,7 @@ impl PageCache {
         shard.map.remove(&old.loc);
         shard.map.insert(loc, victim);
         debug_assert_eq!(shard.map.len(), shard.slots.len());
-        drop(shard);
-        self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        shard.counters.evictions += 1;
     }
 
     /// Advances the hand past recently used slots; two sweeps at most.
@@ -182,6 +186,18 @@ impl PageCache {
         }
     }
 
+    /// Hits, misses and evictions so far, over all shards.
+    pub(crate) fn counters(&self) -> CacheCounters {
+        let mut sum = CacheCounters::default();
+        for shard in &self.shards {
+            let c = shard.lock().counters;
+            sum.hits += c.hits;
+            sum.misses += c.misses;
+            sum.evictions += c.evictions;
+        }
+        sum
+    }
+
     /// Bytes of pages held now.
     pub(crate) fn bytes(&self, page_size: usize) -> u64 {
         let pages: usize = self.shards.iter().map(|s| s.lock().slots.len()).sum();
@@ -201,7 +217,7 @@ mod tests {
             cache.insert(Loc::Main(p), PageBuf::zeroed(ps));
         }
         assert!(cache.bytes(ps) <= (ps * SHARDS * 2) as u64);
-        assert!(cache.counters.evictions.load(Ordering::Relaxed) >= 1000 - 2 * SHARDS as u64);
+        assert!(cache.counters().evictions >= 1000 - 2 * SHARDS as u64);
         let hot = Loc::Main(999);
         assert!(cache.get(hot).is_some());
         assert!(cache.get(Loc::Main(0)).is_none());

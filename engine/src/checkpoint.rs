@@ -165,7 +165,7 @@ impl Shared {
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
-        let c = &self.cache.counters;
+        let c = self.cache.counters();
         let w = self.writer.try_lock();
         let (frames, page_count) = match &w {
             Some(w) => (w.lsn - w.generation_lsn, u64::from(w.meta.page_count)),
@@ -179,9 +179,9 @@ impl Shared {
             rollbacks: s.rollbacks.load(Ordering::Relaxed),
             fsyncs: s.fsyncs.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
-            cache_hits: c.hits.load(Ordering::Relaxed),
-            cache_misses: c.misses.load(Ordering::Relaxed),
-            cache_evictions: c.evictions.load(Ordering::Relaxed),
+            cache_hits: c.hits,
+            cache_misses: c.misses,
+            cache_evictions: c.evictions,
             cache_bytes: self.cache.bytes(self.page_size),
             cache_bytes_max: self.opts.cache_bytes_max as u64,
             pages_read: s.pages_read.load(Ordering::Relaxed),

@@ -15,6 +15,8 @@ struct Frame {
     page: PageRef,
     no: PageNo,
     idx: usize,
+    /// In the leaf: the cell yielded last, so the next key is checked against it in place.
+    prev: Option<usize>,
 }
 
 /// Iterates the entries of a tree within bounds, in key order or reversed.
@@ -96,14 +98,19 @@ impl Cursor {
             let Some(frame) = self.stack.last() else {
                 return Ok(false);
             };
-            let (page, no) = (frame.page.clone(), frame.no);
-            let node = Node::open_as(&page, no, NodeKind::Leaf)?;
+            let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
             let at = if self.reverse {
                 frame.idx.checked_sub(1)
             } else {
                 (frame.idx < node.count).then_some(frame.idx)
             };
             let Some(i) = at else {
+                // Keep this leaf's last key: the next leaf's first key must come after it.
+                if let Some(p) = frame.prev {
+                    let last = self.last_key.get_or_insert_with(Vec::new);
+                    last.clear();
+                    last.extend_from_slice(node.key(p)?);
+                }
                 if !self.move_leaf(tx)? {
                     return Ok(false);
                 }
@@ -113,18 +120,20 @@ impl Cursor {
             if self.past_end(cell.key) {
                 return Ok(false);
             }
-            self.check_order(cell.key, no)?;
+            let prev_key = match frame.prev {
+                Some(p) => Some(node.key(p)?),
+                None => self.last_key.as_deref(),
+            };
+            check_order(self.reverse, prev_key, cell.key, frame.no)?;
             match cell.value {
                 Value::Inline(v) => visit(cell.key, v),
-                Value::Overflow { .. } => visit(cell.key, &cell.load(tx, no)?),
+                Value::Overflow { .. } => visit(cell.key, &cell.load(tx, frame.no)?),
             }
             let next_idx = if self.reverse { i } else { i + 1 };
             if let Some(frame) = self.stack.last_mut() {
                 frame.idx = next_idx;
+                frame.prev = Some(i);
             }
-            let last = self.last_key.get_or_insert_with(Vec::new);
-            last.clear();
-            last.extend_from_slice(cell.key);
             return Ok(true);
         }
         let no = self.stack.last().map_or(self.root, |f| f.no);
@@ -145,24 +154,6 @@ impl Cursor {
                 Bound::Excluded(u) => key >= u.as_slice(),
                 Bound::Unbounded => false,
             }
-        }
-    }
-
-    /// Keys must strictly rise (fall when reversed); anything else is a damaged tree, and
-    /// this check is what keeps a scan of one from looping.
-    fn check_order(&self, key: &[u8], no: PageNo) -> Result<()> {
-        let Some(last) = &self.last_key else {
-            return Ok(());
-        };
-        let ordered = if self.reverse {
-            key < last.as_slice()
-        } else {
-            key > last.as_slice()
-        };
-        if ordered {
-            Ok(())
-        } else {
-            Err(Error::page(no, "keys out of order across leaves"))
         }
     }
 
@@ -194,11 +185,21 @@ impl Cursor {
                 if node.count == 0 && depth > 0 {
                     return Err(Error::page(no, "empty leaf below the root"));
                 }
-                self.stack.push(Frame { page, no, idx });
+                self.stack.push(Frame {
+                    page,
+                    no,
+                    idx,
+                    prev: None,
+                });
                 return Ok(());
             }
             let child = node.child(idx)?;
-            self.stack.push(Frame { page, no, idx });
+            self.stack.push(Frame {
+                page,
+                no,
+                idx,
+                prev: None,
+            });
             no = child;
         }
         Err(Error::page(
@@ -238,11 +239,21 @@ impl Cursor {
                 if node.count == 0 {
                     return Err(Error::page(no, "empty leaf below the root"));
                 }
-                self.stack.push(Frame { page, no, idx });
+                self.stack.push(Frame {
+                    page,
+                    no,
+                    idx,
+                    prev: None,
+                });
                 return Ok(());
             }
             let child = node.child(idx)?;
-            self.stack.push(Frame { page, no, idx });
+            self.stack.push(Frame {
+                page,
+                no,
+                idx,
+                prev: None,
+            });
             no = child;
         }
         Err(Error::page(
@@ -279,4 +290,18 @@ fn leaf_start(node: &Node, bound: &Bound<Vec<u8>>, reverse: bool) -> Result<usiz
             }
         }
     })
+}
+
+/// Keys must strictly rise (fall when reversed); anything else is a damaged tree, and this
+/// check is what keeps a scan of one from looping.
+fn check_order(reverse: bool, prev: Option<&[u8]>, key: &[u8], no: PageNo) -> Result<()> {
+    let Some(prev) = prev else {
+        return Ok(());
+    };
+    let ordered = if reverse { key < prev } else { key > prev };
+    if ordered {
+        Ok(())
+    } else {
+        Err(Error::page(no, "keys out of order"))
+    }
 }
