@@ -129,6 +129,13 @@ impl Database {
         let main = storage.open(name, true).map_err(|e| Error::io("open", e))?;
         let wal = storage.open(&wal_name(name), true).map_err(|e| Error::io("open", e))?;
         if main.len().map_err(|e| Error::io("open", e))? == 0 {
+            // The WAL is first written after the new main file is durable: a WAL beside an
+            // empty main file means the main file was lost, and replaying the WAL onto a
+            // fresh database would fabricate one.
+            if wal.len().map_err(|e| Error::io("open", e))? > 0 {
+                let detail = "main file is empty but its WAL is not".into();
+                return Err(Error::Corruption { location: Location::Meta, detail });
+            }
             crate::write::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
         }
@@ -139,7 +146,9 @@ impl Database {
         let recovered = wal::recover(wal.as_ref(), &header, meta.last_txn_id, lax)?;
         let shared = Arc::new(Shared::new(main, wal, opts, meta, header, page_size));
         shared.replay(&recovered)?;
-        if !recovered.txns.is_empty() || recovered.torn_tail {
+        // Also when every frame was already checkpointed: that generation's salt is the
+        // checkpointed salt, which must never carry new commits (see the torn-header rule).
+        if !recovered.txns.is_empty() || recovered.torn_tail || recovered.end_frame > 0 {
             // Fold the log into the main file and start a new generation, so frames of a
             // torn tail can never be mistaken for frames of a later transaction.
             let mut w = shared.writer.lock();

@@ -17,7 +17,10 @@ use crate::btree;
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::meta::Meta;
-use crate::page::{PageBuf, PageKind, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
+use crate::page::{
+    PageBuf, PageKind, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN, PAGE_SIZE_MAX,
+    PAGE_SIZE_MIN,
+};
 use crate::storage::{MemStorage, Storage};
 use crate::wal::{self, FrameHeader, WalHeader};
 
@@ -45,7 +48,9 @@ fn need_page(bytes: &[u8]) -> Result<()> {
     if page_size_ok(bytes.len()) {
         Ok(())
     } else {
-        Err(Error::InvalidArgument { detail: format!("{} bytes is not a page size", bytes.len()) })
+        Err(Error::InvalidArgument {
+            detail: format!("{} bytes is not a page size", bytes.len()),
+        })
     }
 }
 
@@ -112,7 +117,9 @@ impl From<Meta> for MetaFields {
 /// (page count below 2, catalog root past the page count).
 pub fn encode_meta_page(m: &MetaFields, txn_id: u64) -> Result<Vec<u8>> {
     if !page_size_ok(m.page_size as usize) || m.page_count < 2 || m.catalog_root >= m.page_count {
-        return Err(Error::InvalidArgument { detail: format!("meta {m:?}") });
+        return Err(Error::InvalidArgument {
+            detail: format!("meta {m:?}"),
+        });
     }
     let meta = Meta {
         page_size: m.page_size,
@@ -156,13 +163,23 @@ pub struct WalHeaderFields {
 /// The 64-byte WAL header for `h`.
 #[must_use]
 pub fn encode_wal_header(h: &WalHeaderFields) -> Vec<u8> {
-    WalHeader { page_size: h.page_size, salt: h.salt, generation: h.generation }.encode().to_vec()
+    WalHeader {
+        page_size: h.page_size,
+        salt: h.salt,
+        generation: h.generation,
+    }
+    .encode()
+    .to_vec()
 }
 
 /// Decodes a WAL header; `None` for a wrong magic, version or checksum.
 #[must_use]
 pub fn decode_wal_header(bytes: &[u8]) -> Option<WalHeaderFields> {
-    WalHeader::decode(bytes).map(|h| WalHeaderFields { page_size: h.page_size, salt: h.salt, generation: h.generation })
+    WalHeader::decode(bytes).map(|h| WalHeaderFields {
+        page_size: h.page_size,
+        salt: h.salt,
+        generation: h.generation,
+    })
 }
 
 /// A WAL frame header's fields.
@@ -229,17 +246,29 @@ pub struct RecoveredWal {
 /// # Errors
 /// As recovery: [`Error::Corruption`] for an invalid frame that a later frame vouches for.
 pub fn recover_wal(wal_bytes: &[u8], min_txn: u64) -> Result<Option<RecoveredWal>> {
-    let Some(h) = WalHeader::decode(wal_bytes) else { return Ok(None) };
+    let Some(h) = WalHeader::decode(wal_bytes) else {
+        return Ok(None);
+    };
     if !page_size_ok(h.page_size as usize) {
         return Ok(None);
     }
     let storage = MemStorage::new();
     storage.put("wal", wal_bytes.to_vec());
-    let file = storage.open("wal", false).map_err(|e| Error::io("fuzz wal", e))?;
+    let file = storage
+        .open("wal", false)
+        .map_err(|e| Error::io("fuzz wal", e))?;
     let r = wal::recover(file.as_ref(), &h, min_txn, false)?;
     debug_assert!(r.end_frame <= wal_bytes.len() as u64);
-    let txns = r.txns.into_iter().map(|t| (t.txn_id, t.page_count, t.frames)).collect();
-    Ok(Some(RecoveredWal { txns, end_frame: r.end_frame, torn_tail: r.torn_tail }))
+    let txns = r
+        .txns
+        .into_iter()
+        .map(|t| (t.txn_id, t.page_count, t.frames))
+        .collect();
+    Ok(Some(RecoveredWal {
+        txns,
+        end_frame: r.end_frame,
+        torn_tail: r.torn_tail,
+    }))
 }
 
 /// What a verified page holds, for [`decode_page`].
@@ -247,9 +276,14 @@ pub fn recover_wal(wal_bytes: &[u8], min_txn: u64) -> Result<Option<RecoveredWal
 pub enum PageSummary {
     Meta(MetaFields),
     /// A tree node: entries reached by `check` from it as a one-page tree.
-    Node { entries: u64 },
+    Node {
+        entries: u64,
+    },
     Overflow,
-    FreeTrunk { next: u32, entries: usize },
+    FreeTrunk {
+        next: u32,
+        entries: usize,
+    },
     Free,
 }
 
@@ -262,13 +296,16 @@ pub enum PageSummary {
 pub fn decode_page(page: &[u8], page_no: u32) -> Result<PageSummary> {
     verify_page(page, page_no)?;
     let body = &page[PAGE_HEADER_LEN..];
-    let kind = PageKind::from_byte(body[0]).ok_or_else(|| Error::page(page_no, format!("kind {}", body[0])))?;
+    let kind = PageKind::from_byte(body[0])
+        .ok_or_else(|| Error::page(page_no, format!("kind {}", body[0])))?;
     match kind {
         PageKind::Meta => decode_meta_body(body, page.len()).map(|m| PageSummary::Meta(m.into())),
         PageKind::Leaf | PageKind::Branch => {
             let store = PageStore::from_pages(page.len(), vec![(page_no, page.to_vec())]);
             let stats = store.check_tree(page_no)?;
-            Ok(PageSummary::Node { entries: stats.entries })
+            Ok(PageSummary::Node {
+                entries: stats.entries,
+            })
         }
         PageKind::FreeTrunk => {
             let meta = wide_meta(page.len());
@@ -317,7 +354,9 @@ pub struct TreeOutcome {
 /// [`Error::InvalidArgument`] for a bad page size or more than [`STORE_PAGES_MAX`] pages.
 pub fn btree_pages(page_size: usize, pages: &[Vec<u8>], keys: &[Vec<u8>]) -> Result<TreeOutcome> {
     if !page_size_ok(page_size) || pages.is_empty() || pages.len() > STORE_PAGES_MAX {
-        return Err(Error::InvalidArgument { detail: format!("{} pages of {page_size}", pages.len()) });
+        return Err(Error::InvalidArgument {
+            detail: format!("{} pages of {page_size}", pages.len()),
+        });
     }
     let mut sealed = Vec::with_capacity(pages.len());
     for (i, p) in pages.iter().enumerate() {
@@ -327,7 +366,10 @@ pub fn btree_pages(page_size: usize, pages: &[Vec<u8>], keys: &[Vec<u8>]) -> Res
         seal_page(&mut page, no, 1)?;
         sealed.push((no, page));
     }
-    let meta = Meta { page_count: pages.len() as u32 + 1, ..wide_meta(page_size) };
+    let meta = Meta {
+        page_count: pages.len() as u32 + 1,
+        ..wide_meta(page_size)
+    };
     for (no, page) in &sealed {
         let body = &page[PAGE_HEADER_LEN..];
         if body[0] == PageKind::FreeTrunk as u8 {
@@ -335,7 +377,10 @@ pub fn btree_pages(page_size: usize, pages: &[Vec<u8>], keys: &[Vec<u8>]) -> Res
         }
     }
     let mut store = PageStore::from_pages(page_size, sealed);
-    let check = store.check_tree(1).map(|s| s.entries).map_err(|e| e.to_string());
+    let check = store
+        .check_tree(1)
+        .map(|s| s.entries)
+        .map_err(|e| e.to_string());
     for key in keys {
         let _ = btree::get(&store, 1, key);
     }
@@ -343,19 +388,34 @@ pub fn btree_pages(page_size: usize, pages: &[Vec<u8>], keys: &[Vec<u8>]) -> Res
     let scanned_reverse = store.scan(1, true);
     if let Ok(entries) = check {
         // A tree that passes the check must scan completely, both ways.
-        assert_eq!(scanned_forward as u64, entries, "forward scan of a checked tree");
-        assert_eq!(scanned_reverse as u64, entries, "reverse scan of a checked tree");
+        assert_eq!(
+            scanned_forward as u64, entries,
+            "forward scan of a checked tree"
+        );
+        assert_eq!(
+            scanned_reverse as u64, entries,
+            "reverse scan of a checked tree"
+        );
     }
     let mut mutations_ok = 0;
     for (i, key) in keys.iter().enumerate() {
-        let r = if i % 3 == 2 { btree::delete(&mut store, 1, key) } else { btree::insert(&mut store, 1, key, key) };
+        let r = if i % 3 == 2 {
+            btree::delete(&mut store, 1, key)
+        } else {
+            btree::insert(&mut store, 1, key, key)
+        };
         match r {
             Ok(_) => mutations_ok += 1,
             // An error may leave the tree half-changed: the engine rolls back; so do we.
             Err(_) => break,
         }
     }
-    Ok(TreeOutcome { check, scanned_forward, scanned_reverse, mutations_ok })
+    Ok(TreeOutcome {
+        check,
+        scanned_forward,
+        scanned_reverse,
+        mutations_ok,
+    })
 }
 
 /// Pages in memory for the tree code: a one-transaction page store.
@@ -368,8 +428,15 @@ struct PageStore {
 impl PageStore {
     fn from_pages(page_size: usize, pages: Vec<(PageNo, Vec<u8>)>) -> PageStore {
         let next = pages.iter().map(|(no, _)| *no).max().unwrap_or(0) + 1;
-        let pages = pages.into_iter().map(|(no, p)| (no, Arc::new(PageBuf::from_bytes(p.into_boxed_slice())))).collect();
-        PageStore { page_size, pages, next }
+        let pages = pages
+            .into_iter()
+            .map(|(no, p)| (no, Arc::new(PageBuf::from_bytes(p.into_boxed_slice()))))
+            .collect();
+        PageStore {
+            page_size,
+            pages,
+            next,
+        }
     }
 
     fn check_tree(&self, root: PageNo) -> Result<btree::TreeStats> {
@@ -402,27 +469,41 @@ impl PageRead for PageStore {
         self.page_size - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
-        self.pages.get(&no).map(|p| PageRef(p.clone())).ok_or_else(|| Error::page(no, "not in the fuzz store"))
+        self.pages
+            .get(&no)
+            .map(|p| PageRef(p.clone()))
+            .ok_or_else(|| Error::page(no, "not in the fuzz store"))
     }
 }
 
 impl PageWrite for PageStore {
     fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
-        let page = self.pages.get_mut(&no).ok_or_else(|| Error::page(no, "not in the fuzz store"))?;
+        let page = self
+            .pages
+            .get_mut(&no)
+            .ok_or_else(|| Error::page(no, "not in the fuzz store"))?;
         Ok(Arc::make_mut(page).body_mut())
     }
     fn allocate(&mut self) -> Result<PageNo> {
         // Bounded like a transaction's dirty set: a runaway split loop fails, not grows.
         if self.pages.len() >= 4 * STORE_PAGES_MAX {
-            return Err(Error::LimitExceeded { what: "fuzz store pages", value: self.pages.len() as u64, max: 4 * STORE_PAGES_MAX as u64 });
+            return Err(Error::LimitExceeded {
+                what: "fuzz store pages",
+                value: self.pages.len() as u64,
+                max: 4 * STORE_PAGES_MAX as u64,
+            });
         }
         let no = self.next;
         self.next += 1;
-        self.pages.insert(no, Arc::new(PageBuf::zeroed(self.page_size)));
+        self.pages
+            .insert(no, Arc::new(PageBuf::zeroed(self.page_size)));
         Ok(no)
     }
     fn free(&mut self, no: PageNo) -> Result<()> {
-        self.pages.remove(&no).map(|_| ()).ok_or_else(|| Error::page(no, "freeing a page not in the store"))
+        self.pages
+            .remove(&no)
+            .map(|_| ())
+            .ok_or_else(|| Error::page(no, "freeing a page not in the store"))
     }
 }
 
@@ -435,7 +516,9 @@ impl PageWrite for PageStore {
 /// [`Error::LimitExceeded`] past `4 * STORE_PAGES_MAX` pages).
 pub fn build_tree_pages(page_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Vec<u8>>> {
     if !page_size_ok(page_size) {
-        return Err(Error::InvalidArgument { detail: format!("page size {page_size}") });
+        return Err(Error::InvalidArgument {
+            detail: format!("page size {page_size}"),
+        });
     }
     let mut store = PageStore::from_pages(page_size, Vec::new());
     let root = btree::create(&mut store)?;
@@ -445,7 +528,10 @@ pub fn build_tree_pages(page_size: usize, entries: &[(Vec<u8>, Vec<u8>)]) -> Res
     }
     let mut out = Vec::with_capacity(store.pages.len());
     for no in 1..store.next {
-        let page = store.pages.get(&no).ok_or_else(|| Error::page(no, "hole in a built tree"))?;
+        let page = store
+            .pages
+            .get(&no)
+            .ok_or_else(|| Error::page(no, "hole in a built tree"))?;
         out.push(page.bytes().to_vec());
     }
     Ok(out)

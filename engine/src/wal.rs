@@ -182,7 +182,10 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, min_txn: u64, lax: 
     let mut out = Recovered::default();
     let mut pending: Vec<(PageNo, u64)> = Vec::new();
     let mut pending_txn: Option<u64> = None;
-    let mut last_txn = min_txn;
+    // Ids only have to rise within the log. Transactions up to `min_txn` are valid but
+    // already in the main file (a partial checkpoint, or a crash before the WAL reset):
+    // they are dropped below, not treated as a failed frame.
+    let mut last_txn = 0;
     let mut scan = ChunkReader::new(file, page_size, frames_total);
     let mut stop = frames_total;
     while let Some((index, bytes)) = scan.next_frame()? {
@@ -207,6 +210,7 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, min_txn: u64, lax: 
             pending_txn = None;
         }
     }
+    out.txns.retain(|t| t.txn_id > min_txn);
     out.torn_tail = out.end_frame < frames_total;
     if out.torn_tail {
         check_tail(file, h, out.end_frame, stop, frames_total)?;

@@ -8,19 +8,29 @@ use engine::fuzzing::{self as fz, FrameFields, MetaFields, WalHeaderFields};
 use proptest::prelude::*;
 
 fn page_size() -> impl Strategy<Value = usize> {
-    prop_oneof![Just(4096usize), Just(8192), Just(16384), Just(32768), Just(65536)]
+    prop_oneof![
+        Just(4096usize),
+        Just(8192),
+        Just(16384),
+        Just(32768),
+        Just(65536)
+    ]
 }
 
 /// A page image: a few bytes set at random places over a fill byte (cheap to generate at
 /// 64 KiB, yet every position matters).
 fn page(page_size: usize) -> impl Strategy<Value = Vec<u8>> {
-    (any::<u8>(), prop::collection::vec((0..page_size, any::<u8>()), 0..32)).prop_map(move |(fill, sets)| {
-        let mut p = vec![fill; page_size];
-        for (at, b) in sets {
-            p[at] = b;
-        }
-        p
-    })
+    (
+        any::<u8>(),
+        prop::collection::vec((0..page_size, any::<u8>()), 0..32),
+    )
+        .prop_map(move |(fill, sets)| {
+            let mut p = vec![fill; page_size];
+            for (at, b) in sets {
+                p[at] = b;
+            }
+            p
+        })
 }
 
 fn sized_page() -> impl Strategy<Value = Vec<u8>> {
@@ -28,35 +38,56 @@ fn sized_page() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn frame_fields() -> impl Strategy<Value = FrameFields> {
-    (any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-        |(page_no, commit_page_count, salt, index, txn_id, synced_upto)| FrameFields {
-            page_no,
-            commit_page_count,
-            salt,
-            index,
-            txn_id,
-            synced_upto,
-        },
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
     )
+        .prop_map(
+            |(page_no, commit_page_count, salt, index, txn_id, synced_upto)| FrameFields {
+                page_no,
+                commit_page_count,
+                salt,
+                index,
+                txn_id,
+                synced_upto,
+            },
+        )
 }
 
 fn meta_fields() -> impl Strategy<Value = MetaFields> {
-    (page_size(), 2u32..u32::MAX - 1, any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-        |(ps, page_count, last_txn_id, checkpointed_salt, a, b, c)| {
-            let catalog_root = 1 + a % (page_count - 1);
-            let free_count = b % page_count;
-            let free_head = if free_count == 0 { 0 } else { 1 + c % (page_count - 1) };
-            MetaFields {
-                page_size: ps as u32,
-                page_count,
-                free_head,
-                free_count,
-                catalog_root,
-                last_txn_id,
-                checkpointed_salt,
-            }
-        },
+    (
+        page_size(),
+        2u32..u32::MAX - 1,
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
     )
+        .prop_map(
+            |(ps, page_count, last_txn_id, checkpointed_salt, a, b, c)| {
+                let catalog_root = 1 + a % (page_count - 1);
+                let free_count = b % page_count;
+                let free_head = if free_count == 0 {
+                    0
+                } else {
+                    1 + c % (page_count - 1)
+                };
+                MetaFields {
+                    page_size: ps as u32,
+                    page_count,
+                    free_head,
+                    free_count,
+                    catalog_root,
+                    last_txn_id,
+                    checkpointed_salt,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -128,7 +159,14 @@ proptest! {
 /// fixed frame (4144 * 8 decodes).
 #[test]
 fn every_bit_flip_of_a_frame_is_detected() -> engine::Result<()> {
-    let f = FrameFields { page_no: 9, commit_page_count: 12, salt: 0xABCD, index: 3, txn_id: 77, synced_upto: 2 };
+    let f = FrameFields {
+        page_no: 9,
+        commit_page_count: 12,
+        salt: 0xABCD,
+        index: 3,
+        txn_id: 77,
+        synced_upto: 2,
+    };
     let frame = fz::encode_wal_frame(&f, &vec![0x5A; 4096])?;
     let mut undetected = Vec::new();
     for bit in 0..frame.len() * 8 {
@@ -139,7 +177,11 @@ fn every_bit_flip_of_a_frame_is_detected() -> engine::Result<()> {
         }
     }
     undetected.dedup();
-    assert_eq!(undetected, vec![44, 45, 46, 47], "only the padding bytes may change unnoticed");
+    assert_eq!(
+        undetected,
+        vec![44, 45, 46, 47],
+        "only the padding bytes may change unnoticed"
+    );
     Ok(())
 }
 
@@ -147,7 +189,14 @@ fn every_bit_flip_of_a_frame_is_detected() -> engine::Result<()> {
 /// broken encoder (checksum over the header only) is refused.
 #[test]
 fn frame_with_header_only_checksum_is_refused() -> engine::Result<()> {
-    let f = FrameFields { page_no: 1, commit_page_count: 0, salt: 5, index: 0, txn_id: 1, synced_upto: 0 };
+    let f = FrameFields {
+        page_no: 1,
+        commit_page_count: 0,
+        salt: 5,
+        index: 0,
+        txn_id: 1,
+        synced_upto: 0,
+    };
     let mut frame = fz::encode_wal_frame(&f, &vec![1; 4096])?;
     let crc = crc32c_bitwise(&frame[..40]);
     frame[40..44].copy_from_slice(&crc.to_le_bytes());
@@ -160,7 +209,11 @@ fn crc32c_bitwise(b: &[u8]) -> u32 {
     for &byte in b {
         c ^= u32::from(byte);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -169,10 +222,19 @@ fn crc32c_bitwise(b: &[u8]) -> u32 {
 /// Pages that `build_tree_pages` produces decode as nodes with their entries.
 #[test]
 fn built_tree_pages_decode() -> engine::Result<()> {
-    let entries: Vec<(Vec<u8>, Vec<u8>)> =
-        (0..40u32).map(|i| (format!("key{i:03}").into_bytes(), vec![i as u8; (i as usize * 37) % 300])).collect();
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..40u32)
+        .map(|i| {
+            (
+                format!("key{i:03}").into_bytes(),
+                vec![i as u8; (i as usize * 37) % 300],
+            )
+        })
+        .collect();
     let pages = fz::build_tree_pages(4096, &entries)?;
-    assert!(pages.len() >= 2, "40 entries of up to 300 bytes need more than one leaf");
+    assert!(
+        pages.len() >= 2,
+        "40 entries of up to 300 bytes need more than one leaf"
+    );
     let keys: Vec<Vec<u8>> = entries.iter().map(|(k, _)| k.clone()).collect();
     let outcome = fz::btree_pages(4096, &pages, &keys)?;
     assert_eq!(outcome.check, Ok(40));
@@ -182,6 +244,9 @@ fn built_tree_pages_decode() -> engine::Result<()> {
     let mut damaged = pages.clone();
     damaged[1][16 + 2] ^= 0x40;
     let outcome = fz::btree_pages(4096, &damaged, &keys)?;
-    assert!(outcome.check.is_err(), "a damaged cell count passed the check");
+    assert!(
+        outcome.check.is_err(),
+        "a damaged cell count passed the check"
+    );
     Ok(())
 }

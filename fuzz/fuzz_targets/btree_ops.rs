@@ -27,10 +27,25 @@ const RANGE_ENTRIES_MAX: usize = 4 * OPS_MAX;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Put { table: bool, key: KeySel, value: ValueSel },
-    Delete { table: bool, key: KeySel },
-    Get { table: bool, key: KeySel },
-    Range { table: bool, lo: KeySel, hi: KeySel, flags: u8 },
+    Put {
+        table: bool,
+        key: KeySel,
+        value: ValueSel,
+    },
+    Delete {
+        table: bool,
+        key: KeySel,
+    },
+    Get {
+        table: bool,
+        key: KeySel,
+    },
+    Range {
+        table: bool,
+        lo: KeySel,
+        hi: KeySel,
+        flags: u8,
+    },
     Commit,
     Rollback,
     Reopen,
@@ -53,12 +68,18 @@ struct Sut {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let (Ok(off), Ok(big_pages)) = (bool::arbitrary(&mut u), bool::arbitrary(&mut u)) else { return };
+    let (Ok(off), Ok(big_pages)) = (bool::arbitrary(&mut u), bool::arbitrary(&mut u)) else {
+        return;
+    };
     let opts = Options {
         page_size: if big_pages { 8192 } else { 4096 },
         cache_bytes_max: 64 << 10,
         wal_checkpoint_bytes: 256 << 10,
-        durability: if off { Durability::Off } else { Durability::Full },
+        durability: if off {
+            Durability::Off
+        } else {
+            Durability::Full
+        },
         salt_seed: Some(0x5EED),
         ..Options::default()
     };
@@ -66,6 +87,9 @@ fuzz_target!(|data: &[u8]| {
     let mut ops = 0;
     while ops < OPS_MAX && !u.is_empty() {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
+        if std::env::var_os("FUZZ_DEBUG").is_some() {
+            eprintln!("op {ops}: {op:?}");
+        }
         sut.apply(&op);
         ops += 1;
     }
@@ -82,12 +106,31 @@ fn must<T>(r: engine::Result<T>, what: &str) -> T {
 impl Sut {
     fn open(opts: Options) -> Sut {
         let storage = MemStorage::new();
-        let db = must(Database::open_with(Arc::new(storage.clone()) as Arc<dyn Storage>, "db", opts.clone()), "create");
+        let db = must(
+            Database::open_with(
+                Arc::new(storage.clone()) as Arc<dyn Storage>,
+                "db",
+                opts.clone(),
+            ),
+            "create",
+        );
         let mut tx = must(db.begin_write(), "begin");
-        let tables = TABLES.iter().map(|n| must(tx.create_table(n), "create table")).collect();
+        let tables = TABLES
+            .iter()
+            .map(|n| must(tx.create_table(n), "create table"))
+            .collect();
         must(tx.commit(), "commit tables");
         let committed = vec![Model::new(); TABLES.len()];
-        Sut { storage, opts, db: Some(db), tables, tx: None, committed, pending: None, readers: Vec::new() }
+        Sut {
+            storage,
+            opts,
+            db: Some(db),
+            tables,
+            tx: None,
+            committed,
+            pending: None,
+            readers: Vec::new(),
+        }
     }
 
     fn db(&self) -> &Database {
@@ -120,11 +163,20 @@ impl Sut {
                 self.begin();
                 if let (Some(tx), Some(p)) = (self.tx.as_mut(), self.pending.as_mut()) {
                     let existed = must(tx.delete(&self.tables[t], &k), "delete");
-                    assert_eq!(existed, p[t].remove(&k).is_some(), "delete's answer for {k:?}");
+                    assert_eq!(
+                        existed,
+                        p[t].remove(&k).is_some(),
+                        "delete's answer for {k:?}"
+                    );
                 }
             }
             Op::Get { table, key } => self.get(usize::from(table), &key.bytes()),
-            Op::Range { table, lo, hi, flags } => self.range(usize::from(table), &lo.bytes(), &hi.bytes(), flags),
+            Op::Range {
+                table,
+                lo,
+                hi,
+                flags,
+            } => self.range(usize::from(table), &lo.bytes(), &hi.bytes(), flags),
             Op::Commit => self.commit(),
             Op::Rollback => {
                 self.tx = None;
@@ -161,7 +213,10 @@ impl Sut {
             (Some(tx), Some(p)) => (must(tx.get(&self.tables[t], k), "tx get"), p[t].get(k)),
             _ => {
                 let r = must(self.db().begin_read(), "begin_read");
-                (must(r.get(&self.tables[t], k), "get"), self.committed[t].get(k))
+                (
+                    must(r.get(&self.tables[t], k), "get"),
+                    self.committed[t].get(k),
+                )
             }
         };
         assert_eq!(got.as_ref(), want, "get {k:?} in table {t}");
@@ -184,14 +239,21 @@ impl Sut {
                 collect(must(r.range(table, lower, upper, reverse), "range"))
             }
         };
-        assert_eq!(got, model_range(&self.committed[t], lower, upper, reverse), "range in table {t}");
+        assert_eq!(
+            got,
+            model_range(&self.committed[t], lower, upper, reverse),
+            "range in table {t}"
+        );
     }
 
     fn check_readers(&self) {
         for (r, snapshot) in &self.readers {
             for (t, table) in self.tables.iter().enumerate() {
                 let got = must(read_table(r, table), "snapshot read");
-                assert_eq!(&got, &snapshot[t], "snapshot reader of table {t} sees another state");
+                assert_eq!(
+                    &got, &snapshot[t],
+                    "snapshot reader of table {t} sees another state"
+                );
             }
         }
     }
@@ -203,9 +265,16 @@ impl Sut {
         self.pending = None;
         self.db = None;
         let storage = Arc::new(self.storage.clone()) as Arc<dyn Storage>;
-        let db = must(Database::open_with(storage, "db", self.opts.clone()), "reopen");
+        let db = must(
+            Database::open_with(storage, "db", self.opts.clone()),
+            "reopen",
+        );
         let report = must(db.check_integrity(), "check_integrity");
-        assert!(report.is_ok(), "integrity problems after reopen: {:?}", report.problems);
+        assert!(
+            report.is_ok(),
+            "integrity problems after reopen: {:?}",
+            report.problems
+        );
         let r = must(db.begin_read(), "begin_read");
         for (t, name) in TABLES.iter().enumerate() {
             let table = must(r.table(name), "table");

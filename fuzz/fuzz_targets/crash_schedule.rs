@@ -68,14 +68,21 @@ fn opts(off: bool) -> Options {
     Options {
         cache_bytes_max: 64 << 10,
         wal_checkpoint_bytes: 128 << 10,
-        durability: if off { Durability::Off } else { Durability::Full },
+        durability: if off {
+            Durability::Off
+        } else {
+            Durability::Full
+        },
         salt_seed: Some(0xC4A5),
         ..Options::default()
     }
 }
 
 fn trigger(at: Option<u8>) -> Option<Trigger> {
-    at.map(|n| Trigger { at: Some(u64::from(n) + 1), ..Trigger::default() })
+    at.map(|n| Trigger {
+        at: Some(u64::from(n) + 1),
+        ..Trigger::default()
+    })
 }
 
 /// The commit history as the client saw it.
@@ -90,7 +97,9 @@ struct History {
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
-    let Ok(plan) = Plan::arbitrary(&mut u) else { return };
+    let Ok(plan) = Plan::arbitrary(&mut u) else {
+        return;
+    };
     let mut ops = Vec::new();
     while ops.len() < OPS_MAX && !u.is_empty() {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
@@ -101,7 +110,10 @@ fuzz_target!(|data: &[u8]| {
         seed: Some(plan.seed),
         eio_write: trigger(plan.eio_write_at),
         eio_sync: trigger(plan.eio_sync_at),
-        enospc: plan.enospc_at_write.map(|n| EnospcPlan { at_write: Some(u64::from(n) + 1), bytes_max: None }),
+        enospc: plan.enospc_at_write.map(|n| EnospcPlan {
+            at_write: Some(u64::from(n) + 1),
+            bytes_max: None,
+        }),
         crash_at_op: Some(1 + u64::from(plan.crash_at_op) % IO_OPS_SPAN),
         crash: model.clone(),
         ..FaultPlan::default()
@@ -111,7 +123,9 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => panic!("fault plan rejected: {e}"),
     };
     let history = run(&faults, plan.off, &ops);
-    let mut image = faults.crash_image().unwrap_or_else(|| faults.crash(&model.model()));
+    let mut image = faults
+        .crash_image()
+        .unwrap_or_else(|| faults.crash(&model.model()));
     if let Some(at) = plan.recovery_crash_at {
         image = crash_during_recovery(&image, plan.off, u64::from(at) + 1, &model, plan.seed);
     }
@@ -133,7 +147,11 @@ fn run(faults: &FaultStorage, off: bool, ops: &[Op]) -> Option<History> {
         tx.commit().ok()?;
         t
     };
-    let mut h = History { states: vec![Model::new()], acked: 0, floor: 0 };
+    let mut h = History {
+        states: vec![Model::new()],
+        acked: 0,
+        floor: 0,
+    };
     let mut tx: Option<(WriteTxn, Model)> = None;
     for op in ops {
         if faults.is_crashed() {
@@ -144,14 +162,23 @@ fn run(faults: &FaultStorage, off: bool, ops: &[Op]) -> Option<History> {
     Some(h)
 }
 
-fn step(db: &Database, table: Table, off: bool, op: &Op, tx: &mut Option<(WriteTxn, Model)>, h: &mut History) {
+fn step(
+    db: &Database,
+    table: Table,
+    off: bool,
+    op: &Op,
+    tx: &mut Option<(WriteTxn, Model)>,
+    h: &mut History,
+) {
     match op {
         Op::Put { .. } | Op::Delete { .. } => {
             if tx.is_none() {
                 let Ok(w) = db.begin_write() else { return };
                 *tx = Some((w, h.states[h.acked].clone()));
             }
-            let Some((w, pending)) = tx.as_mut() else { return };
+            let Some((w, pending)) = tx.as_mut() else {
+                return;
+            };
             let ok = match op {
                 Op::Put { key, value } => {
                     let (k, v) = (key.bytes(), value.bytes(&key.bytes()));
@@ -183,7 +210,10 @@ fn step(db: &Database, table: Table, off: bool, op: &Op, tx: &mut Option<(WriteT
                 },
             };
             if let Ok(got) = got {
-                assert_eq!(got, want, "a successful read returned the wrong value for {k:?}");
+                assert_eq!(
+                    got, want,
+                    "a successful read returned the wrong value for {k:?}"
+                );
             }
         }
         Op::Commit => {
@@ -203,7 +233,11 @@ fn step(db: &Database, table: Table, off: bool, op: &Op, tx: &mut Option<(WriteT
             if tx.is_some() {
                 return; // the writer lock is held by the open transaction
             }
-            let r = if matches!(op, Op::Sync) { db.sync() } else { db.checkpoint() };
+            let r = if matches!(op, Op::Sync) {
+                db.sync()
+            } else {
+                db.checkpoint()
+            };
             if r.is_ok() {
                 h.floor = h.acked;
             }
@@ -213,18 +247,37 @@ fn step(db: &Database, table: Table, off: bool, op: &Op, tx: &mut Option<(WriteT
 
 /// Reopens `image` over a second fault layer that loses power at I/O operation `at`, and
 /// returns the image of that second crash.
-fn crash_during_recovery(image: &MemStorage, off: bool, at: u64, model: &CrashSpec, seed: u64) -> MemStorage {
+fn crash_during_recovery(
+    image: &MemStorage,
+    off: bool,
+    at: u64,
+    model: &CrashSpec,
+    seed: u64,
+) -> MemStorage {
     let copy = image.deep_clone();
-    let plan = FaultPlan { crash_at_op: Some(at), crash: model.clone(), ..FaultPlan::default() };
-    let Ok(faults) = FaultStorage::over_mem(&copy, plan, seed ^ 0x5EC0_4D) else { return image.deep_clone() };
-    let opened = Database::open_with(Arc::new(faults.clone()) as Arc<dyn Storage>, "db", opts(off));
+    let plan = FaultPlan {
+        crash_at_op: Some(at),
+        crash: model.clone(),
+        ..FaultPlan::default()
+    };
+    let Ok(faults) = FaultStorage::over_mem(&copy, plan, seed ^ 0x5EC0_4D) else {
+        return image.deep_clone();
+    };
+    let opened = Database::open_with(
+        Arc::new(faults.clone()) as Arc<dyn Storage>,
+        "db",
+        opts(off),
+    );
     drop(opened);
-    faults.crash_image().unwrap_or_else(|| faults.crash(&model.model()))
+    faults
+        .crash_image()
+        .unwrap_or_else(|| faults.crash(&model.model()))
 }
 
 /// The recovered database must open, pass its check, and hold an allowed state.
 fn verify(image: &MemStorage, off: bool, h: &History) {
-    let db = match Database::open_with(Arc::new(image.clone()) as Arc<dyn Storage>, "db", opts(off)) {
+    let db = match Database::open_with(Arc::new(image.clone()) as Arc<dyn Storage>, "db", opts(off))
+    {
         Ok(db) => db,
         Err(e) => panic!("recovery failed after a crash: {e}"),
     };
@@ -232,7 +285,11 @@ fn verify(image: &MemStorage, off: bool, h: &History) {
         Ok(r) => r,
         Err(e) => panic!("integrity check failed to run after recovery: {e}"),
     };
-    assert!(report.is_ok(), "integrity problems after recovery: {:?}", report.problems);
+    assert!(
+        report.is_ok(),
+        "integrity problems after recovery: {:?}",
+        report.problems
+    );
     let state = db.begin_read().and_then(|r| {
         let t = r.table(TABLE)?;
         read_table(&r, &t)
@@ -241,7 +298,12 @@ fn verify(image: &MemStorage, off: bool, h: &History) {
         Ok(s) => s,
         Err(e) => panic!("recovered database unreadable: {e}"),
     };
-    let found = h.states.iter().enumerate().skip(h.floor).any(|(_, s)| *s == state);
+    let found = h
+        .states
+        .iter()
+        .enumerate()
+        .skip(h.floor)
+        .any(|(_, s)| *s == state);
     assert!(
         found,
         "recovered state ({} keys) is not a state at or after the durable floor {} of {} states",

@@ -27,17 +27,47 @@ const TABLES: [&str; 2] = ["alpha", "beta"];
 
 #[derive(Arbitrary, Debug)]
 enum Mutation {
-    SetByte { wal: bool, at: u32, value: u8 },
-    FlipBit { wal: bool, at: u32, bit: u8 },
-    Truncate { wal: bool, at: u32 },
-    Extend { wal: bool, len: u16, fill: u8 },
-    Zero { wal: bool, at: u32, len: u16 },
+    SetByte {
+        wal: bool,
+        at: u32,
+        value: u8,
+    },
+    FlipBit {
+        wal: bool,
+        at: u32,
+        bit: u8,
+    },
+    Truncate {
+        wal: bool,
+        at: u32,
+    },
+    Extend {
+        wal: bool,
+        len: u16,
+        fill: u8,
+    },
+    Zero {
+        wal: bool,
+        at: u32,
+        len: u16,
+    },
     /// Bytes copied within one file (a misdirected write of real content).
-    Copy { wal: bool, from: u32, to: u32, len: u16 },
+    Copy {
+        wal: bool,
+        from: u32,
+        to: u32,
+        len: u16,
+    },
     /// A whole page or frame copied over another one of the same file.
-    CopyUnit { wal: bool, from: u8, to: u8 },
+    CopyUnit {
+        wal: bool,
+        from: u8,
+        to: u8,
+    },
     /// Forge the checksum of main-file page `page` after other damage (hostile mode).
-    Reseal { page: u8 },
+    Reseal {
+        page: u8,
+    },
 }
 
 /// The database before damage and every state it went through.
@@ -74,7 +104,10 @@ fn build() -> engine::Result<Base> {
     let storage = MemStorage::new();
     let db = Database::open_with(Arc::new(storage.clone()) as Arc<dyn Storage>, "db", opts())?;
     let mut tx = db.begin_write()?;
-    let tables: Vec<_> = TABLES.iter().map(|n| tx.create_table(n)).collect::<Result<_, _>>()?;
+    let tables: Vec<_> = TABLES
+        .iter()
+        .map(|n| tx.create_table(n))
+        .collect::<Result<_, _>>()?;
     tx.commit()?;
     let mut state = vec![Model::new(); TABLES.len()];
     let mut history = vec![state.clone()];
@@ -84,7 +117,11 @@ fn build() -> engine::Result<Base> {
         for i in 0..12u32 {
             let t = ((i + round) % 2) as usize;
             let key = format!("key{:03}", (i * 7 + round * 3) % 40).into_bytes();
-            let len = if round < 3 { [10, 900, 5000, 40][(i % 4) as usize] } else { 20 + (i as usize) * 3 };
+            let len = if round < 3 {
+                [10, 900, 5000, 40][(i % 4) as usize]
+            } else {
+                20 + (i as usize) * 3
+            };
             if round >= 5 && i % 3 == 0 {
                 tx.delete(&tables[t], &key)?;
                 state[t].remove(&key);
@@ -105,7 +142,12 @@ fn build() -> engine::Result<Base> {
     let wal = storage.snapshot("db-wal").unwrap_or_default();
     drop(db);
     assert!(wal.len() > 64 + 8 * FRAME_BYTES, "the WAL must hold frames");
-    Ok(Base { main, wal, history, floor })
+    Ok(Base {
+        main,
+        wal,
+        history,
+        floor,
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -117,7 +159,12 @@ fuzz_target!(|data: &[u8]| {
         if u.is_empty() {
             break;
         }
-        let Ok(m) = Mutation::arbitrary(&mut u) else { break };
+        let Ok(m) = Mutation::arbitrary(&mut u) else {
+            break;
+        };
+        if std::env::var_os("FUZZ_DEBUG").is_some() {
+            eprintln!("{m:?}");
+        }
         forged |= apply(&m, &mut main, &mut wal);
     }
     let storage = MemStorage::new();
@@ -137,16 +184,24 @@ fn apply(m: &Mutation, main: &mut Vec<u8>, wal: &mut Vec<u8>) -> bool {
     match *m {
         Mutation::SetByte { at: a, value, .. } if len > 0 => f[at(a)] = value,
         Mutation::FlipBit { at: a, bit, .. } if len > 0 => f[at(a)] ^= 1 << (bit % 8),
-        Mutation::Truncate { at: a, .. } => f.truncate(if len == 0 { 0 } else { a as usize % (len + 1) }),
-        Mutation::Extend { len: n, fill, .. } => f.resize(len + usize::from(n) % SPAN_BYTES_MAX, fill),
+        Mutation::Truncate { at: a, .. } => {
+            f.truncate(if len == 0 { 0 } else { a as usize % (len + 1) })
+        }
+        Mutation::Extend { len: n, fill, .. } => {
+            f.resize(len + usize::from(n) % SPAN_BYTES_MAX, fill)
+        }
         Mutation::Zero { at: a, len: n, .. } if len > 0 => {
             let start = at(a);
             let end = (start + usize::from(n) % SPAN_BYTES_MAX).min(len);
             f[start..end].fill(0);
         }
-        Mutation::Copy { from, to, len: n, .. } if len > 0 => {
+        Mutation::Copy {
+            from, to, len: n, ..
+        } if len > 0 => {
             let (from, to) = (at(from), at(to));
-            let n = (usize::from(n) % SPAN_BYTES_MAX).min(len - from).min(len - to);
+            let n = (usize::from(n) % SPAN_BYTES_MAX)
+                .min(len - from)
+                .min(len - to);
             f.copy_within(from..from + n, to);
         }
         Mutation::CopyUnit { wal: w, from, to } => {
@@ -195,10 +250,14 @@ fn acceptable(e: &Error) -> bool {
 
 /// Opens, reads everything, runs the integrity check, and judges the outcome.
 fn check(base: &Base, storage: &MemStorage, forged: bool) {
-    let db = match Database::open_with(Arc::new(storage.clone()) as Arc<dyn Storage>, "db", opts()) {
+    let db = match Database::open_with(Arc::new(storage.clone()) as Arc<dyn Storage>, "db", opts())
+    {
         Ok(db) => db,
         Err(e) => {
-            assert!(forged || acceptable(&e), "open failed with an unexpected error: {e}");
+            assert!(
+                forged || acceptable(&e),
+                "open failed with an unexpected error: {e}"
+            );
             return;
         }
     };
@@ -222,9 +281,15 @@ fn check(base: &Base, storage: &MemStorage, forged: bool) {
         Ok(r) => {
             // Damage a read ran into must show in the check too.
             let read_hit_corruption = matches!(&read, Err(e) if e.is_corruption());
-            assert!(!read_hit_corruption || !r.is_ok(), "reads found corruption, the check found none: {read:?}");
+            assert!(
+                !read_hit_corruption || !r.is_ok(),
+                "reads found corruption, the check found none: {read:?}"
+            );
         }
-        Err(e) => assert!(acceptable(&e), "check_integrity failed with an unexpected error: {e}"),
+        Err(e) => assert!(
+            acceptable(&e),
+            "check_integrity failed with an unexpected error: {e}"
+        ),
     }
 }
 

@@ -18,12 +18,18 @@ const PAGES_MAX: usize = 6;
 const KEYS_MAX: usize = 8;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
-    let Some((&k, mut rest)) = rest.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&k, mut rest)) = rest.split_first() else {
+        return;
+    };
     let n = 1 + usize::from(n) % PAGES_MAX;
     let mut keys = Vec::new();
     for _ in 0..usize::from(k) % (KEYS_MAX + 1) {
-        let Some((&len, tail)) = rest.split_first() else { break };
+        let Some((&len, tail)) = rest.split_first() else {
+            break;
+        };
         let len = usize::from(len).min(tail.len());
         keys.push(tail[..len].to_vec());
         rest = &tail[len..];
@@ -39,8 +45,14 @@ fuzz_target!(|data: &[u8]| {
         let mut sealed = p.clone();
         let no = i as u32 + 1;
         if fz::seal_page(&mut sealed, no, 7).is_ok() {
-            assert!(fz::verify_page(&sealed, no).is_ok(), "a sealed page must verify");
-            assert!(fz::verify_page(&sealed, no + 1).is_err(), "page number is checked");
+            assert!(
+                fz::verify_page(&sealed, no).is_ok(),
+                "a sealed page must verify"
+            );
+            assert!(
+                fz::verify_page(&sealed, no + 1).is_err(),
+                "page number is checked"
+            );
             let _ = fz::decode_page(&sealed, no);
         }
     }
@@ -49,7 +61,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(m) = fz::decode_meta_page(&meta) {
             assert_eq!(m.page_size as usize, PAGE_SIZE);
             assert!(m.catalog_root > 0 && m.catalog_root < m.page_count);
-            assert_eq!(fz::encode_meta_page(&m, 7).ok().as_deref().map(|p| &p[16..64]), Some(&meta[16..64]));
+            assert_eq!(
+                fz::encode_meta_page(&m, 7)
+                    .ok()
+                    .as_deref()
+                    .map(|p| &p[16..64]),
+                Some(&meta[16..64])
+            );
         }
     }
     let _ = fz::btree_pages(PAGE_SIZE, &pages, &keys);

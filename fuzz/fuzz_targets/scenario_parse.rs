@@ -15,7 +15,9 @@ const OVERRIDES_MAX: usize = 8;
 /// One scratch file per fuzzing process: `load` reads from a path.
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::temp_dir().join(format!("scenario-fuzz-{}.toml", std::process::id())))
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("scenario-fuzz-{}.toml", std::process::id()))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -23,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
-    let Ok(text) = std::str::from_utf8(text) else { return };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
     let overrides: Vec<String> = String::from_utf8_lossy(rest)
         .lines()
         .take(OVERRIDES_MAX)
@@ -33,13 +37,17 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(path, text).is_err() {
         return;
     }
-    let Ok(scenario) = harness::scenario::load(path, &overrides) else { return };
+    let Ok(scenario) = harness::scenario::load(path, &overrides) else {
+        return;
+    };
     let phases = scenario.run_phases().count();
     for i in 0..phases {
         assert!(!scenario.phase_name(i).is_empty(), "phase {i} has no name");
     }
     // Round trip: what loads, serialises, and loads again to the same thing.
-    let Ok(once) = toml::to_string(&scenario) else { return };
+    let Ok(once) = toml::to_string(&scenario) else {
+        return;
+    };
     if std::fs::write(path, &once).is_err() {
         return;
     }

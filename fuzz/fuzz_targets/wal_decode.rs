@@ -60,14 +60,22 @@ fn raw(data: &[u8]) {
         let again = fz::encode_wal_header(&h);
         assert_eq!(&again[..36], &data[..36], "header does not re-encode");
     }
-    for window in data.get(fz::WAL_HEADER_LEN..).unwrap_or(&[]).chunks(FRAME_BYTES) {
+    for window in data
+        .get(fz::WAL_HEADER_LEN..)
+        .unwrap_or(&[])
+        .chunks(FRAME_BYTES)
+    {
         if let Some(f) = fz::decode_wal_frame(window) {
             let page = &window[fz::FRAME_HEADER_LEN..];
             let sealed = fz::verify_page(page, f.page_no).is_ok()
                 && fz::page_txn_id(page).ok() == Some(f.txn_id);
             if sealed {
                 let again = fz::encode_wal_frame(&f, page).unwrap_or_default();
-                assert_eq!(&again[..44], &window[..44], "frame header does not re-encode");
+                assert_eq!(
+                    &again[..44],
+                    &window[..44],
+                    "frame header does not re-encode"
+                );
                 assert_eq!(&again[48..], page, "frame image does not re-encode");
             }
         }
@@ -85,7 +93,11 @@ struct Built {
 
 fn built(spec: &LogSpec) {
     let salt = spec.salt | 1;
-    let header = WalHeaderFields { page_size: PAGE_SIZE as u32, salt, generation: 1 };
+    let header = WalHeaderFields {
+        page_size: PAGE_SIZE as u32,
+        salt,
+        generation: 1,
+    };
     let mut file = fz::encode_wal_header(&header);
     let mut frames = Vec::new();
     let mut txn = u64::from(spec.min_txn) + 1;
@@ -94,20 +106,33 @@ fn built(spec: &LogSpec) {
         let f = FrameFields {
             page_no: u32::from(s.page_no),
             commit_page_count: if s.commit { 100 } else { 0 },
-            salt: if s.salt_other == 0 { salt } else { salt ^ u64::from(s.salt_other) },
+            salt: if s.salt_other == 0 {
+                salt
+            } else {
+                salt ^ u64::from(s.salt_other)
+            },
             index: (i as u64).wrapping_add(u64::from(s.index_skew)),
             txn_id: txn,
             synced_upto: u64::from(s.synced_upto),
         };
         let mut page = vec![s.fill; PAGE_SIZE];
-        let seal_as = if s.misdirected { f.page_no ^ 1 } else { f.page_no };
+        let seal_as = if s.misdirected {
+            f.page_no ^ 1
+        } else {
+            f.page_no
+        };
         if fz::seal_page(&mut page, seal_as, f.txn_id).is_err() {
             return;
         }
         let mut bytes = frame_around(&f, &page);
         if !s.misdirected {
-            let Ok(encoded) = fz::encode_wal_frame(&f, &page) else { return };
-            assert_eq!(encoded, bytes, "engine frame encoder differs from the reference");
+            let Ok(encoded) = fz::encode_wal_frame(&f, &page) else {
+                return;
+            };
+            assert_eq!(
+                encoded, bytes,
+                "engine frame encoder differs from the reference"
+            );
         }
         let mut checksum_ok = true;
         if s.damage != 0 {
@@ -117,7 +142,11 @@ fn built(spec: &LogSpec) {
             checksum_ok = (44..48).contains(&(bit / 8));
         }
         file.extend_from_slice(&bytes);
-        frames.push(Built { f, checksum_ok, seal_ok: !s.misdirected });
+        frames.push(Built {
+            f,
+            checksum_ok,
+            seal_ok: !s.misdirected,
+        });
     }
     let cut = usize::from(spec.cut) % FRAME_BYTES;
     let len = file.len().saturating_sub(cut).max(fz::WAL_HEADER_LEN);
@@ -165,7 +194,11 @@ fn crc32c_append(crc: u32, b: &[u8]) -> u32 {
     for &byte in b {
         c ^= u32::from(byte);
         for _ in 0..8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
         }
     }
     !c

@@ -92,7 +92,11 @@ pub fn read_table(r: &ReadTxn, table: &Table) -> engine::Result<Model> {
     assert_eq!(forward, reverse, "forward and reverse scans disagree");
     for (k, v) in &forward {
         let got = r.get(table, k)?;
-        assert_eq!(got.as_ref(), Some(v), "point read disagrees with the scan for key {k:?}");
+        assert_eq!(
+            got.as_ref(),
+            Some(v),
+            "point read disagrees with the scan for key {k:?}"
+        );
     }
     Ok(forward)
 }
