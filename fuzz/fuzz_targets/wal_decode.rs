@@ -209,7 +209,9 @@ fn crc32c_append(crc: u32, b: &[u8]) -> u32 {
 /// passes the end of the accepted log makes it corruption. Returns (txn ids, end frame).
 fn reference(frames: &[Built], salt: u64, min_txn: u64) -> Result<(Vec<u64>, u64), ()> {
     let mut txns = Vec::new();
-    let (mut end, mut last, mut pending) = (0u64, min_txn, None::<u64>);
+    // Ids must rise from 0; transactions up to `min_txn` are valid but already in the main
+    // file, so they are not returned (they still move the end of the log).
+    let (mut end, mut last, mut pending) = (0u64, 0u64, None::<u64>);
     let mut stop = frames.len();
     for (i, b) in frames.iter().enumerate() {
         let f = &b.f;
@@ -224,7 +226,9 @@ fn reference(frames: &[Built], salt: u64, min_txn: u64) -> Result<(Vec<u64>, u64
         }
         pending = Some(f.txn_id);
         if f.commit_page_count != 0 {
-            txns.push(f.txn_id);
+            if f.txn_id > min_txn {
+                txns.push(f.txn_id);
+            }
             end = i as u64 + 1;
             last = f.txn_id;
             pending = None;
