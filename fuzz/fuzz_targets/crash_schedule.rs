@@ -293,7 +293,7 @@ fn crash_during_recovery(
         crash: model.clone(),
         ..FaultPlan::default()
     };
-    let Ok(faults) = FaultStorage::over_mem(&copy, plan, seed ^ 0x5EC0_4D) else {
+    let Ok(faults) = FaultStorage::over_mem(&copy, plan, seed ^ 0x005E_C04D) else {
         return image.deep_clone();
     };
     let opened = Database::open_with(
