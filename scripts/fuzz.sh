@@ -4,6 +4,8 @@
 #   bash scripts/fuzz.sh                  every target, 60 s each
 #   bash scripts/fuzz.sh --smoke          every target, 30 s each (CI)
 #   bash scripts/fuzz.sh --time 1800 wal_decode page_decode
+#   FUZZ_SEEDED_BUG=skip-commit-fsync bash scripts/fuzz.sh --features seeded-bugs \
+#       --expect-fail crash_schedule       (a check must catch a seeded engine bug)
 #
 # Needs a nightly toolchain (the address sanitizer); installs cargo-fuzz when missing.
 # New corpus entries stay in fuzz/corpus/<target>/ (ignored by git except seed-*); crash
@@ -19,11 +21,13 @@ RSS_MB=2048
 MALLOC_MB=512
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 budget=60
 targets=()
+features=()
+expect_fail=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) budget=30 ;;
@@ -32,6 +36,12 @@ while [ $# -gt 0 ]; do
       budget="$2"
       shift
       ;;
+    --features)
+      [ $# -ge 2 ] || { echo "--features needs a list" >&2; exit 2; }
+      features=(--features "$2")
+      shift
+      ;;
+    --expect-fail) expect_fail=1 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "unknown option $1" >&2; usage >&2; exit 2 ;;
     *) targets+=("$1") ;;
@@ -56,7 +66,7 @@ fi
 
 echo "== building ${#targets[@]} fuzz targets"
 # One build for all targets, so the budget below is spent fuzzing, not compiling.
-cargo +nightly fuzz build
+cargo +nightly fuzz build "${features[@]}"
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
@@ -67,7 +77,7 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   log="$logs/$t.log"
   rc=0
-  cargo +nightly fuzz run "$t" -- \
+  cargo +nightly fuzz run "${features[@]}" "$t" -- \
     -max_total_time="$budget" -timeout="$TIMEOUT_S" \
     -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$MALLOC_MB" \
     -print_final_stats=1 >"$log" 2>&1 || rc=$?
@@ -95,6 +105,15 @@ done
 echo
 printf '%-16s %10s %12s  %s\n' target execs/s runs result
 printf '%s\n' "${summary[@]}"
+if [ "$expect_fail" -eq 1 ]; then
+  # Every target must have caught the seeded bug.
+  if [ ${#failed[@]} -eq ${#targets[@]} ]; then
+    echo "fuzz: every target caught the seeded bug, as expected"
+    exit 0
+  fi
+  echo "fuzz: expected every target to fail, ${#failed[@]} of ${#targets[@]} did" >&2
+  exit 1
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
   exit 1

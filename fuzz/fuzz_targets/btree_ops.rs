@@ -81,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
             Durability::Full
         },
         salt_seed: Some(0x5EED),
+        seeded_bug: engine_fuzz::seeded_bug(),
         ..Options::default()
     };
     let mut sut = Sut::open(opts);

@@ -96,6 +96,7 @@ fn opts(off: bool) -> Options {
             Durability::Full
         },
         salt_seed: Some(0xC4A5),
+        seeded_bug: engine_fuzz::seeded_bug(),
         ..Options::default()
     }
 }

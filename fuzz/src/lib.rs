@@ -139,3 +139,21 @@ pub fn bound(key: &[u8], present: bool, inclusive: bool) -> Bound<&[u8]> {
         (true, false) => Bound::Excluded(key),
     }
 }
+
+/// The engine bug named by `FUZZ_SEEDED_BUG` (see `engine::SeededBug::name`), when this crate
+/// is built with the `seeded-bugs` feature; `None` otherwise. Used to show that a target's
+/// checks fail on a known bug.
+///
+/// # Panics
+/// When the variable names no seeded bug (a typo must not look like a clean run).
+#[must_use]
+pub fn seeded_bug() -> Option<engine::SeededBug> {
+    if !cfg!(feature = "seeded-bugs") {
+        return None;
+    }
+    let name = std::env::var("FUZZ_SEEDED_BUG").ok()?;
+    match engine::SeededBug::from_name(&name) {
+        Some(bug) => Some(bug),
+        None => panic!("FUZZ_SEEDED_BUG={name} names no seeded bug"),
+    }
+}
