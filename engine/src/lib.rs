@@ -42,6 +42,9 @@ mod checkpoint;
 mod db;
 mod error;
 mod freelist;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod meta;
 mod options;
 mod page;
