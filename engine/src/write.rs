@@ -391,10 +391,17 @@ impl Shared {
         let mut at = len;
         while at < target {
             let n = (target - at).min(WAL_GROW_BYTES) as usize;
-            self.wal
+            match self
+                .wal
                 .write_at(&zeros[..n], at)
-                .map_err(|e| Error::io("wal grow", e))?;
-            at += n as u64;
+                .map_err(|e| Error::io("wal grow", e))
+            {
+                Ok(()) => at += n as u64,
+                // Too little space to grow ahead: let the frames claim exactly what they
+                // need (they fail on their own if even that is missing).
+                Err(Error::DiskFull { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            }
         }
         w.wal_allocated = target.max(len);
         debug_assert!(w.wal_allocated >= end);

@@ -492,6 +492,11 @@ mod tests {
                 !scenario.description.contains('\n'),
                 "{name}: description is one line"
             );
+            if scenario.faults.is_some() {
+                // Chaos scenarios drive their own workload from the [faults] table, which
+                // `load` has validated.
+                continue;
+            }
             for section in scenario.run_phases() {
                 let mut spec = scenario.workload.clone();
                 spec.op_count = section.ops;
