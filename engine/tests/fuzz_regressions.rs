@@ -237,3 +237,41 @@ fn meta_page_never_reaches_the_disk_before_the_pages() -> TestResult {
     assert!(db.check_integrity()?.is_ok());
     Ok(())
 }
+
+/// CRC32C (Castagnoli), bitwise, to forge a page checksum the way a hostile file would.
+fn crc32c(b: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &byte in b {
+        c ^= u32::from(byte);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// open_damaged (seed-meta-last-txn-max): a meta page with a valid (forged) checksum and a
+/// last transaction id of u64::MAX made open overflow computing the next id (a panic in
+/// debug builds, a wrapped id in release). Such a meta page is now corruption.
+#[test]
+fn meta_page_with_the_largest_txn_id_is_corruption() -> TestResult {
+    let storage = MemStorage::new();
+    let db = open(&storage)?;
+    db.close()?;
+    let mut main = storage.snapshot("db").ok_or("no main file")?;
+    // Body bytes 32..40 of page 0 (after the 16-byte page header): the last txn id.
+    main[48..56].copy_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc32c(&main[4..4096]);
+    main[0..4].copy_from_slice(&crc.to_le_bytes());
+    storage.put("db", main);
+    storage.put("db-wal", Vec::new());
+    match open(&storage) {
+        Err(Error::Corruption { .. }) => Ok(()),
+        Err(e) => Err(format!("expected corruption, got {e}").into()),
+        Ok(_) => Err("opened a database whose next transaction id overflows".into()),
+    }
+}
