@@ -100,6 +100,10 @@ impl Meta {
         if !in_range(meta.catalog_root) || (meta.free_head != 0 && !in_range(meta.free_head)) {
             return Err(bad("catalog root or free list head out of range".into()));
         }
+        if meta.last_txn_id == u64::MAX {
+            // No transaction id can follow it.
+            return Err(bad(format!("last transaction id {}", meta.last_txn_id)));
+        }
         if meta.free_count >= meta.page_count || (meta.free_head == 0) != (meta.free_count == 0) {
             return Err(bad(format!("free count {}", meta.free_count)));
         }
