@@ -45,17 +45,9 @@ impl Shared {
             pages.push((no, page));
         }
         pages.sort_by_key(|(no, _)| *no);
-        // The meta page tells recovery which commits the main file holds (its last txn id),
-        // so it must never reach the disk before the pages it vouches for: write and sync
-        // the other pages first, then the meta page.
-        let meta_page = if pages.first().is_some_and(|(no, _)| *no == 0) { Some(pages.remove(0)) } else { None };
         self.write_main(&pages)?;
         // Step 3: the main file is durable before the WAL may forget anything.
         self.sync_main()?;
-        if let Some(meta_page) = meta_page {
-            self.write_main(std::slice::from_ref(&meta_page))?;
-            self.sync_main()?;
-        }
         if full {
             // Step 4: a new generation; a torn header here is safe because step 3 is done.
             self.reset_wal(w, generation, salt).inspect_err(|_| {

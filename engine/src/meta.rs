@@ -20,6 +20,10 @@ use crate::page::{PageBuf, PageKind, PageNo, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 const MAGIC: &[u8; 7] = b"ENGINE1";
 const FORMAT_VERSION: u32 = 1;
 
+/// Transaction ids stop here: at a billion commits a second that is 292 years, and the
+/// headroom above it keeps every `+ 1` on ids (commits, renumbered recovery) from overflowing.
+pub(crate) const TXN_ID_MAX: u64 = u64::MAX / 2;
+
 /// Pages beyond this never get allocated: page numbers are u32 and 0 is the meta page.
 pub(crate) const PAGE_COUNT_MAX: u32 = u32::MAX - 1;
 
@@ -100,8 +104,8 @@ impl Meta {
         if !in_range(meta.catalog_root) || (meta.free_head != 0 && !in_range(meta.free_head)) {
             return Err(bad("catalog root or free list head out of range".into()));
         }
-        if meta.last_txn_id == u64::MAX {
-            // No transaction id can follow it.
+        if meta.last_txn_id > TXN_ID_MAX {
+            // Ids are incremented from here (and recovered commits renumbered after it).
             return Err(bad(format!("last transaction id {}", meta.last_txn_id)));
         }
         if meta.free_count >= meta.page_count || (meta.free_head == 0) != (meta.free_count == 0) {

@@ -216,6 +216,14 @@ impl WriteTxn {
         }
         shared.check_poisoned()?;
         let txn_id = w.next_txn_id;
+        if txn_id > crate::meta::TXN_ID_MAX {
+            let max = crate::meta::TXN_ID_MAX;
+            return Err(Error::LimitExceeded {
+                what: "transaction id",
+                value: txn_id,
+                max,
+            });
+        }
         w.next_txn_id += 1; // burnt even on failure: ids never repeat within a WAL generation
         let mut pages: Vec<(PageNo, PageBuf)> = dirty.into_iter().collect();
         if self.meta != w.meta {
