@@ -6,20 +6,11 @@
 //! through the free list.
 
 use crate::error::{Error, Result};
+use crate::le::{put_u32, u32_at};
 use crate::meta::{Meta, PAGE_COUNT_MAX};
 use crate::page::{PageKind, PageNo, PageWrite};
 
 const TRUNK_HEADER_LEN: usize = 12;
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
 
 /// Entries one trunk page holds.
 pub(crate) fn trunk_capacity(body_len: usize) -> usize {

@@ -45,6 +45,7 @@ mod freelist;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod le;
 mod meta;
 mod options;
 mod page;

@@ -15,6 +15,7 @@
 //! ```
 
 use crate::error::{Error, Location, Result};
+use crate::le::{u32_at, u64_at};
 use crate::page::{PageBuf, PageKind, PageNo, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 
 const MAGIC: &[u8; 7] = b"ENGINE1";
@@ -37,18 +38,6 @@ pub(crate) struct Meta {
     pub catalog_root: PageNo,
     pub last_txn_id: u64,
     pub checkpointed_salt: u64,
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 impl Meta {

@@ -15,6 +15,7 @@
 //! not a torn tail.
 
 use crate::error::{Error, Location, Result};
+use crate::le::{u32_at, u64_at};
 use crate::page::{PageBuf, PageNo};
 use crate::storage::StorageFile;
 
@@ -43,18 +44,6 @@ pub(crate) struct WalHeader {
     pub page_size: u32,
     pub salt: u64,
     pub generation: u64,
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
 }
 
 impl WalHeader {
@@ -119,24 +108,13 @@ pub(crate) fn encode_frame(h: &FrameHeader, page: &PageBuf, out: &mut Vec<u8>) {
 /// Decodes the frame in `b` (exactly one frame long) if its checksum is right. The caller
 /// checks salt and index against what it expects.
 pub(crate) fn decode_frame(b: &[u8]) -> Option<FrameHeader> {
-    if b.len() <= FRAME_HEADER_LEN {
-        return None;
-    }
+    let header = decode_frame_unchecked(b)?;
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[0..40]), &b[FRAME_HEADER_LEN..]);
-    if crc != u32_at(b, 40) {
-        return None;
-    }
-    Some(FrameHeader {
-        page_no: u32_at(b, 0),
-        commit_page_count: u32_at(b, 4),
-        salt: u64_at(b, 8),
-        index: u64_at(b, 16),
-        txn_id: u64_at(b, 24),
-        synced_upto: u64_at(b, 32),
-    })
+    (crc == u32_at(b, 40)).then_some(header)
 }
 
-/// The seeded bug `AcceptBadFrameChecksum`: decodes a frame header without its checksum.
+/// Decodes a frame header without checking its checksum (the checked path above, and the
+/// seeded bug `AcceptBadFrameChecksum`).
 fn decode_frame_unchecked(b: &[u8]) -> Option<FrameHeader> {
     if b.len() <= FRAME_HEADER_LEN {
         return None;
