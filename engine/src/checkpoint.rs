@@ -155,7 +155,17 @@ impl Shared {
         drop(index);
         self.cache.purge_wal();
         w.generation_lsn = w.lsn;
+        self.note_gauges(w);
         Ok(())
+    }
+
+    /// Publishes the page count and WAL length for [`Shared::metrics`].
+    pub(crate) fn note_gauges(&self, w: &WriterState) {
+        let s = &self.stats;
+        s.page_count
+            .store(u64::from(w.meta.page_count), Ordering::Relaxed);
+        s.wal_frames
+            .store(w.lsn - w.generation_lsn, Ordering::Relaxed);
     }
 
     /// True when the current WAL generation is past the auto-checkpoint size.
@@ -166,13 +176,9 @@ impl Shared {
 
     pub(crate) fn metrics(&self) -> Metrics {
         let c = self.cache.counters();
-        let w = self.writer.try_lock();
-        let (frames, page_count) = match &w {
-            Some(w) => (w.lsn - w.generation_lsn, u64::from(w.meta.page_count)),
-            None => (0, 0),
-        };
-        drop(w);
         let s = &self.stats;
+        let frames = s.wal_frames.load(Ordering::Relaxed);
+        let page_count = s.page_count.load(Ordering::Relaxed);
         Metrics {
             durability: self.opts.durability,
             commits: s.commits.load(Ordering::Relaxed),

@@ -91,8 +91,8 @@ pub(crate) struct WriterState {
 }
 
 #[derive(Default)]
-struct SyncState {
-    written_lsn: u64,
+pub(crate) struct SyncState {
+    pub(crate) written_lsn: u64,
     written_txn: u64,
     synced_lsn: u64,
     syncing: bool,
@@ -106,6 +106,9 @@ pub(crate) struct Stats {
     pub checkpoints: AtomicU64,
     pub pages_read: AtomicU64,
     pub pages_written: AtomicU64,
+    /// Gauges kept beside the writer's state so `metrics` never waits for the writer.
+    pub page_count: AtomicU64,
+    pub wal_frames: AtomicU64,
 }
 
 /// State shared by the database handle and its transactions.
@@ -117,7 +120,7 @@ pub(crate) struct Shared {
     pub cache: PageCache,
     pub index: RwLock<WalIndex>,
     pub writer: Arc<Mutex<WriterState>>,
-    sync: Mutex<SyncState>,
+    pub(crate) sync: Mutex<SyncState>,
     sync_cv: Condvar,
     /// Snapshot of new readers: the newest commit that is visible (durable in Full mode).
     pub visible: AtomicU64,
@@ -224,6 +227,7 @@ impl Database {
             let mut w = shared.writer.lock();
             shared.checkpoint_locked(&mut w, true)?;
         }
+        shared.note_gauges(&shared.writer.lock());
         if let Durability::Normal { millis, .. } = shared.opts.durability {
             spawn_flusher(
                 Arc::downgrade(&shared),
@@ -264,7 +268,9 @@ impl Database {
     /// # Errors
     /// I/O errors; [`Error::Poisoned`].
     pub fn sync(&self) -> Result<()> {
-        let lsn = self.shared.writer.lock().lsn;
+        // From the sync state, not the writer: a thread holding a write transaction may call
+        // this without deadlocking on its own writer lock.
+        let lsn = self.shared.sync.lock().written_lsn;
         self.shared.wait_durable(lsn)
     }
 

@@ -239,6 +239,7 @@ impl WriteTxn {
         w.meta = self.meta;
         w.latest_txn = txn_id;
         shared.note_written(w.lsn, txn_id);
+        shared.note_gauges(&w);
         shared.stats.commits.fetch_add(1, Ordering::Relaxed);
         shared.finish_commit(w, txn_id)
     }

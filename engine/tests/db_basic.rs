@@ -175,3 +175,22 @@ fn limits_are_errors() -> TestResult {
     ));
     Ok(())
 }
+
+#[test]
+fn metrics_and_sync_do_not_wait_for_an_open_writer() -> TestResult {
+    let db = open(&MemStorage::new(), Options::default())?;
+    let mut tx = db.begin_write()?;
+    let t = tx.create_table("kv")?;
+    tx.put(&t, b"k", b"v")?;
+    tx.commit()?;
+    let mut open_tx = db.begin_write()?;
+    open_tx.put(&t, b"k2", b"v2")?;
+    // Same thread, writer held: neither call may block on it.
+    db.sync()?;
+    let m = db.metrics();
+    assert!(m.page_count >= 3, "{m:?}");
+    assert!(m.wal_frames > 0, "{m:?}");
+    assert_eq!(m.commits, 1);
+    open_tx.commit()?;
+    Ok(())
+}
