@@ -254,7 +254,8 @@ impl Database {
     }
 
     /// Copies committed pages into the main file and, when no reader needs the old
-    /// versions, restarts the WAL.
+    /// versions, restarts the WAL. Waits for the write transaction in progress, so a thread
+    /// must not call it while holding a [`WriteTxn`].
     ///
     /// # Errors
     /// I/O errors; [`Error::Poisoned`].
