@@ -21,7 +21,7 @@ pub struct IntegrityReport {
     pub tables: Vec<(String, u64)>,
     /// Entries over all tables.
     pub entries: u64,
-    /// Damage found, at most [`PROBLEMS_MAX`] lines. Empty means the database is sound.
+    /// Damage found, at most 100 lines. Empty means the database is sound.
     pub problems: Vec<String>,
 }
 
