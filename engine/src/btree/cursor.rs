@@ -50,7 +50,8 @@ impl Cursor {
             reverse,
             started: false,
             done: false,
-            stack: Vec::with_capacity(DEPTH_MAX),
+            // Typical trees are 3-4 levels deep; the stack grows if a tree is deeper.
+            stack: Vec::with_capacity(4),
             last_key: None,
         }
     }
