@@ -160,15 +160,21 @@ impl Cursor {
 
     /// Descends from the root to the first leaf position of the range.
     fn seek(&mut self, tx: &impl PageRead) -> Result<()> {
-        let mut no = self.root;
-        let bound = if self.reverse {
-            &self.upper
-        } else {
-            &self.lower
-        };
-        for depth in 0..DEPTH_MAX {
+        self.descend(tx, self.root, true)
+    }
+
+    /// Descends from `no` to a leaf, pushing a frame per level: by the scan's starting
+    /// bound when `by_bound`, else along first children (last when reversed).
+    fn descend(&mut self, tx: &impl PageRead, mut no: PageNo, by_bound: bool) -> Result<()> {
+        const UNBOUNDED: &Bound<Vec<u8>> = &Bound::Unbounded;
+        while self.stack.len() < DEPTH_MAX {
             let page = tx.page(no)?;
             let node = Node::open(&page, no)?;
+            let bound = match (by_bound, self.reverse) {
+                (false, _) => UNBOUNDED,
+                (true, true) => &self.upper,
+                (true, false) => &self.lower,
+            };
             let idx = match (node.kind, bound) {
                 (NodeKind::Branch, Bound::Included(k) | Bound::Excluded(k)) => {
                     node.child_index(k)?
@@ -182,26 +188,23 @@ impl Cursor {
                 }
                 (NodeKind::Leaf, _) => leaf_start(&node, bound, self.reverse)?,
             };
-            if node.kind == NodeKind::Leaf {
-                if node.count == 0 && depth > 0 {
+            let child = match node.kind {
+                NodeKind::Leaf if node.count == 0 && !self.stack.is_empty() => {
                     return Err(Error::page(no, "empty leaf below the root"));
                 }
-                self.stack.push(Frame {
-                    page,
-                    no,
-                    idx,
-                    prev: None,
-                });
-                return Ok(());
-            }
-            let child = node.child(idx)?;
+                NodeKind::Leaf => None,
+                NodeKind::Branch => Some(node.child(idx)?),
+            };
             self.stack.push(Frame {
                 page,
                 no,
                 idx,
                 prev: None,
             });
-            no = child;
+            match child {
+                Some(c) => no = c,
+                None => return Ok(()),
+            }
         }
         Err(Error::page(
             no,
@@ -222,45 +225,12 @@ impl Cursor {
             if let Some(idx) = next {
                 frame.idx = idx;
                 let child = node.child(idx)?;
-                self.descend_edge(tx, child)?;
+                self.descend(tx, child, false)?;
                 return Ok(true);
             }
             self.stack.pop();
         }
         Ok(false)
-    }
-
-    /// Descends from `no` along first children (last when reversed) to a leaf.
-    fn descend_edge(&mut self, tx: &impl PageRead, mut no: PageNo) -> Result<()> {
-        while self.stack.len() < DEPTH_MAX {
-            let page = tx.page(no)?;
-            let node = Node::open(&page, no)?;
-            let idx = if self.reverse { node.count } else { 0 };
-            if node.kind == NodeKind::Leaf {
-                if node.count == 0 {
-                    return Err(Error::page(no, "empty leaf below the root"));
-                }
-                self.stack.push(Frame {
-                    page,
-                    no,
-                    idx,
-                    prev: None,
-                });
-                return Ok(());
-            }
-            let child = node.child(idx)?;
-            self.stack.push(Frame {
-                page,
-                no,
-                idx,
-                prev: None,
-            });
-            no = child;
-        }
-        Err(Error::page(
-            no,
-            format!("tree deeper than {DEPTH_MAX} levels (a cycle?)"),
-        ))
     }
 }
 
