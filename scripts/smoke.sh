@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT_DIR:-reports/runs/ci}"
 cargo build --release -p harness
-./target/release/harness run smoke --out "$out/smoke"
+"${CARGO_TARGET_DIR:-target}/release/harness" run smoke --out "$out/smoke"
 if [ -f scenarios/crash/smoke.toml ]; then
-  ./target/release/harness run crash/smoke --out "$out/crash-smoke"
+  "${CARGO_TARGET_DIR:-target}/release/harness" run crash/smoke --out "$out/crash-smoke"
 fi

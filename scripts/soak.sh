@@ -20,7 +20,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
     round=$((round + 1))
     seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
     start=$(date +%s)
-    if ./target/release/harness run "$s" --seed "$seed" --no-progress \
+    if "${CARGO_TARGET_DIR:-target}/release/harness" run "$s" --seed "$seed" --no-progress \
         --out "$out/$round-${s//\//-}" > "$out.log.tmp" 2>&1; then
       echo "round $round $s seed $seed pass $(( $(date +%s) - start ))s"
     else
