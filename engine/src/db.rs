@@ -143,6 +143,15 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// True when the first `len` bytes of `main` are zeros or a prefix of a new database's image.
+fn interrupted_creation(main: &dyn StorageFile, len: u64, page_size: usize) -> Result<bool> {
+    let mut bytes = vec![0u8; len as usize];
+    main.read_at(&mut bytes, 0)
+        .map_err(|e| Error::io("open", e))?;
+    let image = crate::write::bootstrap_image(page_size)?;
+    Ok(bytes.iter().all(|&b| b == 0) || image.starts_with(&bytes))
+}
+
 /// A new database is two pages of at least this size: meta and catalog root.
 const BOOTSTRAP_BYTES_MIN: u64 = 2 * PAGE_SIZE_MIN as u64;
 
@@ -192,9 +201,18 @@ impl Database {
                 detail,
             });
         }
-        // Bootstrap writes its two pages in one write; a file shorter than that, with no WAL
-        // yet, is a creation that crashed before anything was committed: start it again.
+        // Bootstrap writes its two pages in one write; a shorter file holding a prefix of
+        // that image (or zeros), with no WAL yet, is a creation that crashed before anything
+        // was committed: start it again. Anything else that short is a truncated database
+        // (the open_damaged fuzzer found that treating it as new silently lost tables).
         if main_len < BOOTSTRAP_BYTES_MIN && wal_len == 0 {
+            if !interrupted_creation(main.as_ref(), main_len, opts.page_size)? {
+                let detail = format!("main file truncated to {main_len} bytes");
+                return Err(Error::Corruption {
+                    location: Location::Meta,
+                    detail,
+                });
+            }
             main.set_len(0).map_err(|e| Error::io("create", e))?;
             crate::write::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;

@@ -522,6 +522,14 @@ impl PageWrite for Bootstrap {
 
 /// Writes a new, empty database (meta page and catalog root) and syncs it.
 pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> {
+    let buf = bootstrap_image(page_size)?;
+    main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;
+    main.sync().map_err(|e| Error::io("create sync", e))
+}
+
+/// The bytes of a new, empty database: the meta page and the catalog root (deterministic for
+/// a page size, so a creation interrupted part-way can be recognised by its prefix).
+pub(crate) fn bootstrap_image(page_size: usize) -> Result<Vec<u8>> {
     let meta = Meta {
         page_size: page_size as u32,
         page_count: 1,
@@ -547,6 +555,5 @@ pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> 
         .ok_or_else(|| Error::page(root, "bootstrap"))?;
     catalog.seal(root, 0);
     buf.extend_from_slice(catalog.bytes());
-    main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;
-    main.sync().map_err(|e| Error::io("create sync", e))
+    Ok(buf)
 }

@@ -384,19 +384,33 @@ fn torn_meta_page_recovers_from_wal() -> TestResult {
     Ok(())
 }
 
-/// A creation that crashed part-way (main file shorter than its first two pages, no WAL)
-/// opens as a new database; a WAL beside an empty main file is refused as corruption.
+/// A creation that crashed part-way (a prefix of the new file's two pages, no WAL) opens as a
+/// new database; a real database truncated that short, or an empty main file beside a WAL, is
+/// refused as corruption (the open_damaged fuzzer found the truncated case opening as empty).
 #[test]
 fn crashed_creation_restarts_and_lost_main_file_is_refused() -> TestResult {
-    let mem = MemStorage::new();
     let sw = Arc::new(Switches::default());
-    mem.put("db", vec![0xAB; 3000]);
+    let fresh = MemStorage::new();
+    drop(open(&fresh, &sw, Options::default())?);
+    let image = fresh.snapshot("db").ok_or("no main file")?;
+    let mem = MemStorage::new();
+    mem.put("db", image[..3000].to_vec());
     let db = open(&mem, &sw, Options::default())?;
     let mut tx = db.begin_write()?;
-    tx.create_table("kv")?;
+    let t = tx.create_table("kv")?;
+    tx.put(&t, b"k", b"v")?;
     tx.commit()?;
-    drop(db);
+    db.close()?;
+    let mut truncated = mem.snapshot("db").ok_or("no main file")?;
+    truncated.truncate(5000);
+    mem.put("db", truncated);
+    mem.put("db-wal", Vec::new());
+    let err = open(&mem, &sw, Options::default())
+        .err()
+        .ok_or("opened a truncated database")?;
+    assert!(err.is_corruption(), "{err}");
     mem.put("db", Vec::new());
+    mem.put("db-wal", vec![1u8; 100]);
     let err = open(&mem, &sw, Options::default())
         .err()
         .ok_or("opened a database whose main file was lost")?;
