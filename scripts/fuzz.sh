@@ -7,6 +7,8 @@
 #   FUZZ_SEEDED_BUG=skip-commit-fsync bash scripts/fuzz.sh --features seeded-bugs \
 #       --expect-fail crash_schedule       (a check must catch a seeded engine bug)
 #
+# FUZZ_SEED=N fixes libFuzzer's seed (the CI gate uses it, so a red run replays exactly; the
+# nightly workflow leaves it unset to explore).
 # Needs a nightly toolchain (the address sanitizer); installs cargo-fuzz when missing.
 # New corpus entries stay in fuzz/corpus/<target>/ (ignored by git except seed-*); crash
 # inputs land in fuzz/artifacts/<target>/. Prints executions per second and total runs per
@@ -78,6 +80,7 @@ for t in "${targets[@]}"; do
   log="$logs/$t.log"
   rc=0
   cargo +nightly fuzz run "${features[@]}" "$t" -- \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
     -max_total_time="$budget" -timeout="$TIMEOUT_S" \
     -rss_limit_mb="$RSS_MB" -malloc_limit_mb="$MALLOC_MB" \
     -print_final_stats=1 >"$log" 2>&1 || rc=$?

@@ -143,13 +143,15 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// True when the first `len` bytes of `main` are zeros or a prefix of a new database's image.
+/// True when the first `len` bytes of `main` are a prefix of a new database's image. Zeros
+/// do not count: they are as likely a database whose blocks were lost, and refusing to open
+/// beats silently starting over (the open_damaged fuzzer found both cases).
 fn interrupted_creation(main: &dyn StorageFile, len: u64, page_size: usize) -> Result<bool> {
     let mut bytes = vec![0u8; len as usize];
     main.read_at(&mut bytes, 0)
         .map_err(|e| Error::io("open", e))?;
     let image = crate::write::bootstrap_image(page_size)?;
-    Ok(bytes.iter().all(|&b| b == 0) || image.starts_with(&bytes))
+    Ok(image.starts_with(&bytes))
 }
 
 /// A new database is two pages of at least this size: meta and catalog root.

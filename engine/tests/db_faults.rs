@@ -409,6 +409,11 @@ fn crashed_creation_restarts_and_lost_main_file_is_refused() -> TestResult {
         .err()
         .ok_or("opened a truncated database")?;
     assert!(err.is_corruption(), "{err}");
+    mem.put("db", vec![0u8; 5000]);
+    let err = open(&mem, &sw, Options::default())
+        .err()
+        .ok_or("opened a zeroed database")?;
+    assert!(err.is_corruption(), "{err}");
     mem.put("db", Vec::new());
     mem.put("db-wal", vec![1u8; 100]);
     let err = open(&mem, &sw, Options::default())
