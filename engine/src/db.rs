@@ -145,7 +145,7 @@ impl std::fmt::Debug for Database {
 
 /// True when the first `len` bytes of `main` are a prefix of a new database's image. Zeros
 /// do not count: they are as likely a database whose blocks were lost, and refusing to open
-/// beats silently starting over (the open_damaged fuzzer found both cases).
+/// beats silently starting over (the `open_damaged` fuzzer found both cases).
 fn interrupted_creation(main: &dyn StorageFile, len: u64, page_size: usize) -> Result<bool> {
     let mut bytes = vec![0u8; len as usize];
     main.read_at(&mut bytes, 0)
