@@ -481,6 +481,34 @@ pub(super) fn remove(body: &mut [u8], no: PageNo, kind: NodeKind, idx: usize) ->
     Ok(range.len())
 }
 
+/// Removes cells `range` of page `no`; their bytes become fragmented.
+pub(super) fn remove_range(
+    body: &mut [u8],
+    no: PageNo,
+    kind: NodeKind,
+    range: Range<usize>,
+) -> Result<()> {
+    let node = Node::open_as(body, no, kind)?;
+    if range.end > node.count || range.start > range.end {
+        return Err(Error::page(
+            no,
+            format!("remove cells {range:?} of {}", node.count),
+        ));
+    }
+    let mut frag = node.frag;
+    for i in range.clone() {
+        frag += node.cell_range(i)?.len();
+    }
+    if frag > body.len() - node.content_start {
+        return Err(Error::page(no, "cells overlap"));
+    }
+    let (count, hdr, content_start) = (node.count, kind.header_len(), node.content_start);
+    let slot = |i: usize| hdr + i * SLOT_LEN;
+    body.copy_within(slot(range.end)..slot(count), slot(range.start));
+    set_header(body, count - range.len(), content_start, frag);
+    Ok(())
+}
+
 /// Records `bytes` more garbage in the content area (a cell shrank in place).
 pub(super) fn add_frag(body: &mut [u8], no: PageNo, bytes: usize) -> Result<()> {
     let node = Node::open(body, no)?;
@@ -526,7 +554,11 @@ pub(super) struct CellList {
 impl CellList {
     /// Copies every cell of `node`, validating each.
     pub(super) fn from_node(node: &Node) -> Result<CellList> {
-        let mut list = CellList::default();
+        // Room for one more cell of any size, so the split's insert does not reallocate.
+        let mut list = CellList {
+            bytes: Vec::with_capacity(node.body().len() * 2),
+            spans: Vec::with_capacity(node.count + 1),
+        };
         list.extend_from_node(node)?;
         Ok(list)
     }
@@ -537,6 +569,13 @@ impl CellList {
             self.push(&node.body()[range]);
         }
         Ok(())
+    }
+
+    /// A list of one cell.
+    pub(super) fn single(cell: &[u8]) -> CellList {
+        let mut list = CellList::default();
+        list.push(cell);
+        list
     }
 
     pub(super) fn push(&mut self, cell: &[u8]) {

@@ -346,8 +346,9 @@ fn btree_random_inserts_fill_pages() -> Result<()> {
     println!(
         "4096 B pages, random (seed {SEED}): {per_leaf:.1} entries/leaf, fill {fill:.2}, {stats:?}"
     );
-    // A B-tree under random inserts settles near ln 2 = 0.69 full.
-    assert!(fill > 0.6, "seed {SEED}: fill {fill:.2}");
+    // Plain 50/50 splits settle near ln 2 = 0.69 full (0.71 measured before sharing with
+    // siblings); sharing an overflowing leaf with a sibling that has room reaches ~0.80.
+    assert!(fill > 0.76, "seed {SEED}: fill {fill:.2}");
     Ok(())
 }
 

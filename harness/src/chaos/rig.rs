@@ -558,6 +558,9 @@ impl Rig {
         let read = db.begin_read().ok()?;
         let bank = match read.table(BANK) {
             Ok(t) => t,
+            // The power went out during the lookup (or an I/O fault was planned): the crash
+            // step judges, as for the account reads below.
+            Err(_) if self.io_faults_expected || self.storage.is_crashed() => return None,
             Err(e) => {
                 if self.setup_done && !self.corruption_injected {
                     self.out
