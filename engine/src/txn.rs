@@ -188,23 +188,25 @@ pub struct Range<'a> {
 /// Object-safe page reading so one `Range` type serves both transaction kinds.
 trait PageReadDyn {
     fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
-    fn next_with(
+    fn visit_n(
         &self,
         cursor: &mut btree::Cursor,
+        count_max: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<bool>;
+    ) -> Result<usize>;
 }
 
 impl<T: PageRead> PageReadDyn for T {
     fn next_entry(&self, cursor: &mut btree::Cursor) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         cursor.next(self)
     }
-    fn next_with(
+    fn visit_n(
         &self,
         cursor: &mut btree::Cursor,
+        count_max: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<bool> {
-        cursor.next_with(self, visit)
+    ) -> Result<usize> {
+        cursor.visit_n(self, count_max, visit)
     }
 }
 
@@ -237,18 +239,14 @@ impl Range<'_> {
         count_max: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<usize> {
-        let mut count = 0;
-        while count < count_max && !self.done {
-            match self.src.next_with(&mut self.cursor, visit) {
-                Ok(true) => count += 1,
-                Ok(false) => self.done = true,
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
+        if self.done {
+            return Ok(0);
         }
-        Ok(count)
+        let result = self.src.visit_n(&mut self.cursor, count_max, visit);
+        if !matches!(result, Ok(n) if n == count_max) {
+            self.done = true;
+        }
+        result
     }
 }
 

@@ -88,6 +88,84 @@ impl Cursor {
         result
     }
 
+    /// Calls `visit` with up to `count_max` next entries; returns how many. Runs through
+    /// each leaf in one tight loop ([`Cursor::leaf_run`]) and takes the general step only
+    /// to seek, to change leaves, for overflow values and for reverse scans.
+    ///
+    /// # Errors
+    /// As [`Cursor::next`]; the cursor is finished after an error.
+    pub(crate) fn visit_n(
+        &mut self,
+        tx: &impl PageRead,
+        count_max: usize,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<usize> {
+        let mut count = 0;
+        while count < count_max && !self.done {
+            if self.started && !self.reverse {
+                match self.leaf_run(count_max - count, visit) {
+                    Ok(n) => count += n,
+                    Err(e) => {
+                        self.done = true;
+                        self.stack.clear();
+                        return Err(e);
+                    }
+                }
+                if count >= count_max || self.done {
+                    break;
+                }
+            }
+            if !self.next_with(tx, visit)? {
+                break;
+            }
+            count += 1;
+        }
+        debug_assert!(count <= count_max);
+        Ok(count)
+    }
+
+    /// Visits up to `count_max` inline entries of the current leaf, forward, with the same
+    /// bound and order checks as [`Cursor::step`]. Stops early (for the general step to
+    /// handle) at the leaf's end or at an overflow value; marks the cursor done past the
+    /// upper bound.
+    fn leaf_run(&mut self, count_max: usize, visit: &mut dyn FnMut(&[u8], &[u8])) -> Result<usize> {
+        let Some(frame) = self.stack.last() else {
+            return Ok(0);
+        };
+        let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
+        let mut prev_key = match frame.prev {
+            Some(p) => Some(node.key(p)?),
+            None => self.last_key.as_deref(),
+        };
+        let (start, no) = (frame.idx, frame.no);
+        let mut i = start;
+        let mut past_end = false;
+        while i < node.count && i - start < count_max {
+            let cell = node.leaf_cell(i)?;
+            let Value::Inline(value) = cell.value else {
+                break;
+            };
+            if self.past_end(cell.key) {
+                past_end = true;
+                break;
+            }
+            check_order(false, prev_key, cell.key, no)?;
+            visit(cell.key, value);
+            prev_key = Some(cell.key);
+            i += 1;
+        }
+        if past_end {
+            self.done = true;
+            self.stack.clear();
+        } else if i > start {
+            if let Some(frame) = self.stack.last_mut() {
+                frame.idx = i;
+                frame.prev = Some(i - 1);
+            }
+        }
+        Ok(i - start)
+    }
+
     fn step(&mut self, tx: &impl PageRead, visit: &mut dyn FnMut(&[u8], &[u8])) -> Result<bool> {
         if !self.started {
             self.started = true;

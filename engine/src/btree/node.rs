@@ -27,6 +27,7 @@ const OFF_CONTENT: usize = 4;
 const OFF_FRAG: usize = 6;
 const OFF_RIGHTMOST: usize = 8;
 
+#[inline]
 pub(super) fn get_u16(b: &[u8], at: usize) -> Option<usize> {
     let s: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
     Some(usize::from(u16::from_le_bytes(s)))
@@ -154,12 +155,17 @@ pub(super) fn encode_branch_cell(dst: &mut [u8], child: PageNo, key: &[u8]) {
 /// to the full compare, which puts the shorter key first).
 #[inline]
 fn key_head(key: &[u8]) -> u64 {
+    // One 8-byte load for the usual key; the byte copy (a libc call) only for short keys.
+    if let Some(b) = key.first_chunk::<8>() {
+        return u64::from_be_bytes(*b);
+    }
     let mut b = [0u8; 8];
     let n = key.len().min(8);
     b[..n].copy_from_slice(&key[..n]);
     u64::from_be_bytes(b)
 }
 
+#[inline]
 fn cell_key(cell: &[u8]) -> Option<&[u8]> {
     let key_len = get_u16(cell, 0)?;
     if key_len > KEY_BYTES_MAX {
@@ -169,6 +175,7 @@ fn cell_key(cell: &[u8]) -> Option<&[u8]> {
 }
 
 /// Parses the leaf cell at the start of `cell` (which may run on past the cell).
+#[inline]
 pub(super) fn parse_leaf_cell(cell: &[u8], no: PageNo) -> Result<LeafCell<'_>> {
     let bad = |what: &str| Error::page(no, format!("leaf cell: {what}"));
     let key = cell_key(cell).ok_or_else(|| bad("key length past the body or the key limit"))?;
@@ -209,6 +216,7 @@ pub(super) fn parse_leaf_cell(cell: &[u8], no: PageNo) -> Result<LeafCell<'_>> {
 }
 
 /// Parses the branch cell at the start of `cell`: (child, key, size).
+#[inline]
 pub(super) fn parse_branch_cell(cell: &[u8], no: PageNo) -> Result<(PageNo, &[u8], usize)> {
     let key = cell_key(cell)
         .ok_or_else(|| Error::page(no, "branch cell: key length past the body or the key limit"))?;
@@ -217,6 +225,7 @@ pub(super) fn parse_branch_cell(cell: &[u8], no: PageNo) -> Result<(PageNo, &[u8
     Ok((child, key, CELL_HEADER_LEN + key.len()))
 }
 
+#[inline]
 fn check_child(child: PageNo, no: PageNo) -> Result<()> {
     if child == 0 || child == no {
         return Err(Error::page(no, format!("child pointer to page {child}")));
@@ -237,6 +246,7 @@ pub(super) struct Node<'a> {
 
 impl<'a> Node<'a> {
     /// Checks the header of page `no`: its kind and that slots and cells fit the body.
+    #[inline]
     pub(super) fn open(body: &'a [u8], no: PageNo) -> Result<Node<'a>> {
         let kind = match body.first().copied().and_then(PageKind::from_byte) {
             Some(PageKind::Leaf) => NodeKind::Leaf,
@@ -279,6 +289,7 @@ impl<'a> Node<'a> {
     }
 
     /// Opens page `no` and requires it to be of `kind`.
+    #[inline]
     pub(super) fn open_as(body: &'a [u8], no: PageNo, kind: NodeKind) -> Result<Node<'a>> {
         let node = Node::open(body, no)?;
         if node.kind != kind {
@@ -316,6 +327,7 @@ impl<'a> Node<'a> {
     }
 
     /// The rightmost child of a branch.
+    #[inline]
     pub(super) fn rightmost(&self) -> Result<PageNo> {
         debug_assert_eq!(self.kind, NodeKind::Branch);
         let child = get_u32(self.body, OFF_RIGHTMOST)
@@ -325,25 +337,36 @@ impl<'a> Node<'a> {
     }
 
     /// The offset of cell `i`, checked to lie in the content area.
+    #[inline]
     pub(super) fn offset(&self, i: usize) -> Result<usize> {
-        if i >= self.count {
-            return Err(Error::page(
-                self.no,
-                format!("cell {i} of {} requested", self.count),
-            ));
-        }
         // In bounds: the header check put the slot array below `content_start`.
-        let off = get_u16(self.body, self.kind.header_len() + i * SLOT_LEN).unwrap_or(0);
-        if off < self.content_start || off + CELL_HEADER_LEN > self.body.len() {
-            return Err(Error::page(
-                self.no,
-                format!("cell {i} at offset {off} outside the content area"),
-            ));
+        let off = if i < self.count {
+            get_u16(self.body, self.kind.header_len() + i * SLOT_LEN).unwrap_or(0)
+        } else {
+            0
+        };
+        if i >= self.count || off < self.content_start || off + CELL_HEADER_LEN > self.body.len() {
+            return Err(self.bad_offset(i, off));
         }
         Ok(off)
     }
 
+    /// The error for [`Node::offset`], out of the hot path.
+    #[cold]
+    #[inline(never)]
+    fn bad_offset(&self, i: usize, off: usize) -> Error {
+        if i >= self.count {
+            Error::page(self.no, format!("cell {i} of {} requested", self.count))
+        } else {
+            Error::page(
+                self.no,
+                format!("cell {i} at offset {off} outside the content area"),
+            )
+        }
+    }
+
     /// The key of cell `i`.
+    #[inline]
     pub(super) fn key(&self, i: usize) -> Result<&'a [u8]> {
         let off = self.offset(i)?;
         self.body
@@ -353,6 +376,7 @@ impl<'a> Node<'a> {
     }
 
     /// Leaf cell `i`.
+    #[inline]
     pub(super) fn leaf_cell(&self, i: usize) -> Result<LeafCell<'a>> {
         debug_assert_eq!(self.kind, NodeKind::Leaf);
         let off = self.offset(i)?;
@@ -370,6 +394,7 @@ impl<'a> Node<'a> {
     }
 
     /// Child `i` of a branch: cell `i`'s child, or the rightmost child when `i == count`.
+    #[inline]
     pub(super) fn child(&self, i: usize) -> Result<PageNo> {
         debug_assert_eq!(self.kind, NodeKind::Branch);
         if i == self.count {
@@ -399,6 +424,7 @@ impl<'a> Node<'a> {
     }
 
     /// The child of a branch that covers `key`: the first cell whose key is `> key`.
+    #[inline]
     pub(super) fn child_index(&self, key: &[u8]) -> Result<usize> {
         let (i, found) = self.search(key)?;
         Ok(i + usize::from(found))

@@ -122,8 +122,28 @@ fn scan(
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut cursor = Cursor::new(root, lower, upper, reverse);
     let mut out = Vec::new();
-    while let Some(entry) = cursor.next(tx)? {
-        out.push(entry);
+    // Mixes single steps with batches of several sizes, so the leaf-run fast path of
+    // `visit_n` is compared with the model at every position: leaf starts and ends,
+    // bounds, overflow values.
+    for round in 0usize.. {
+        let want = [0, 1, 3, 7, 2, 16][round % 6];
+        if want == 0 {
+            match cursor.next(tx)? {
+                Some(entry) => out.push(entry),
+                None => break,
+            }
+            continue;
+        }
+        let got = cursor.visit_n(tx, want, &mut |k, v| out.push((k.to_vec(), v.to_vec())))?;
+        assert!(got <= want);
+        if got < want {
+            assert_eq!(
+                cursor.visit_n(tx, 5, &mut |_, _| {})?,
+                0,
+                "entries after a short batch"
+            );
+            break;
+        }
     }
     Ok(out)
 }
