@@ -74,7 +74,17 @@ fn bench_reads(c: &mut Criterion, l: &Loaded) {
     let mut g = c.benchmark_group("read");
     g.throughput(Throughput::Elements(1));
     let mut rng = SmallRng::seed_from_u64(SEED + 1);
+    // The zero-copy calls a hot loop would use (`get_into` with a reused buffer,
+    // `Range::visit`), and the allocating conveniences beside them.
+    let mut buf = Vec::new();
     g.bench_function("point_get", |b| {
+        b.iter(|| {
+            let k = &l.keys[rng.random_range(0..l.keys.len())];
+            let r = l.db.begin_read().ok()?;
+            r.get_into(&l.table, k, &mut buf).ok()
+        });
+    });
+    g.bench_function("point_get_alloc", |b| {
         b.iter(|| {
             let k = &l.keys[rng.random_range(0..l.keys.len())];
             let r = l.db.begin_read().ok()?;
@@ -83,6 +93,20 @@ fn bench_reads(c: &mut Criterion, l: &Loaded) {
     });
     g.throughput(Throughput::Elements(10));
     g.bench_function("range_scan_10", |b| {
+        b.iter(|| {
+            let k = &l.keys[rng.random_range(0..l.keys.len())];
+            let r = l.db.begin_read().ok()?;
+            let mut range = r
+                .range(&l.table, Bound::Included(&k[..]), Bound::Unbounded, false)
+                .ok()?;
+            let mut bytes = 0;
+            range
+                .visit(10, &mut |k, v| bytes += k.len() + v.len())
+                .ok()?;
+            Some(bytes)
+        });
+    });
+    g.bench_function("range_scan_10_iter", |b| {
         b.iter(|| {
             let k = &l.keys[rng.random_range(0..l.keys.len())];
             let r = l.db.begin_read().ok()?;

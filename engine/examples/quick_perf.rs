@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = Options {
         durability: Durability::Full,
         cache_bytes_max: 1 << 30,
+        page_size: std::env::var("PAGE_SIZE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Options::default().page_size),
         ..Options::default()
     };
     let db = Database::open(dir.path().join("perf.db"), opts)?;
@@ -77,6 +81,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "range scan 10: {:.0} scans/s ({seen} rows)",
         scans as f64 / s
     );
+    let commits: usize = std::env::var("COMMITS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let t = Instant::now();
+    for i in 0..commits {
+        let mut tx = db.begin_write()?;
+        tx.put(&table, &keys[rng.random_range(0..n)], &[i as u8; 150])?;
+        tx.commit()?;
+    }
+    if commits > 0 {
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "single-row Full commits: {:.0}/s ({:.1} us each)",
+            commits as f64 / s,
+            s * 1e6 / commits as f64
+        );
+    }
     let size = std::fs::metadata(dir.path().join("perf.db"))?.len();
     println!(
         "file size: {:.1} MB; metrics: {:?}",
