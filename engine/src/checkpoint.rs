@@ -10,6 +10,11 @@ use crate::options::Metrics;
 use crate::page::{PageBuf, PageNo};
 use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
 
+/// Rounds of copying beside the writer before a background checkpoint takes the writer to
+/// finish: under a steady write load each round has less to copy; four bound the time a
+/// checkpoint can lag behind a writer that never lets up.
+const PRECOPY_ROUNDS_MAX: usize = 4;
+
 /// Bytes per main-file write when copying runs of adjacent pages.
 const COPY_RUN_BYTES_MAX: usize = 1 << 20;
 
@@ -35,16 +40,7 @@ impl Shared {
         }
         // Step 2: copy the newest version of each page. Only pages in the WAL are written,
         // so a torn main-file page is always still covered by its frame until step 4.
-        let mut pages = Vec::with_capacity(copies.len() + 1);
-        for (no, frame) in copies {
-            let loc = Loc::Wal { generation, frame };
-            let page = match self.cache.get(loc) {
-                Some(p) => p,
-                None => self.load_frame(frame, no)?,
-            };
-            pages.push((no, page));
-        }
-        pages.sort_by_key(|(no, _)| *no);
+        let pages = self.load_copies(copies, generation)?;
         self.write_main(&pages)?;
         // Step 3: the main file is durable before the WAL may forget anything.
         self.sync_main()?;
@@ -58,6 +54,79 @@ impl Shared {
         }
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A checkpoint in two phases, for the background thread. Phase 1, beside the writer:
+    /// copy (steps 1-3) every page version committed, durable and not needed by a reader
+    /// right now; frames never change within a generation and `checkpoint_serial` keeps
+    /// the generation, so nothing here needs the writer. Phase 2, holding the writer:
+    /// [`Shared::checkpoint_locked`] copies only the frames committed during phase 1 (they
+    /// are past `backfilled_txn`) and resets the WAL when no reader needs it.
+    pub(crate) fn checkpoint_background(&self) -> Result<()> {
+        let serial = self.checkpoint_serial.lock();
+        self.check_poisoned()?;
+        // Phase 1 again while the frames committed during the last round exceed an eighth
+        // of the threshold: phase 2 then holds the writer for little.
+        let delta_bytes_max = self.opts.wal_checkpoint_bytes / 8;
+        for _ in 0..PRECOPY_ROUNDS_MAX {
+            let lsn_before = self.sync.lock().written_lsn;
+            self.precopy()?;
+            let lsn_after = self.sync.lock().written_lsn;
+            debug_assert!(lsn_after >= lsn_before);
+            let delta_bytes = (lsn_after - lsn_before) * wal::frame_size(self.page_size);
+            if delta_bytes <= delta_bytes_max {
+                break;
+            }
+        }
+        let mut w = self.writer.lock();
+        let result = self.checkpoint_locked(&mut w, false);
+        drop(w);
+        drop(serial);
+        result
+    }
+
+    /// Phase 1 of [`Shared::checkpoint_background`]: steps 1-3 for every page version that
+    /// is committed and durable now and not needed by an open reader.
+    fn precopy(&self) -> Result<()> {
+        let (lsn, txn) = {
+            let s = self.sync.lock();
+            (s.written_lsn, s.written_txn)
+        };
+        self.wait_durable(lsn)?;
+        let limit = {
+            let oldest = self.readers.lock().oldest();
+            oldest.unwrap_or(u64::MAX).min(txn)
+        };
+        let (copies, generation, _) = self.collect_copies(limit);
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let pages = self.load_copies(copies, generation)?;
+        self.write_main(&pages)?;
+        self.sync_main()?;
+        let mut index = self.index.write();
+        debug_assert_eq!(index.generation, generation, "WAL reset under a checkpoint");
+        index.backfilled_txn = index.backfilled_txn.max(limit);
+        Ok(())
+    }
+
+    /// The page images of `copies` (from the cache, else from the WAL), sorted by page.
+    fn load_copies(
+        &self,
+        copies: Vec<(PageNo, u64)>,
+        generation: u64,
+    ) -> Result<Vec<(PageNo, PageBuf)>> {
+        let mut pages = Vec::with_capacity(copies.len() + 1);
+        for (no, frame) in copies {
+            let loc = Loc::Wal { generation, frame };
+            let page = match self.cache.get(loc) {
+                Some(p) => p,
+                None => self.load_frame(frame, no)?,
+            };
+            pages.push((no, page));
+        }
+        pages.sort_by_key(|(no, _)| *no);
+        Ok(pages)
     }
 
     /// (page, frame) of the newest version of each page committed at or before `limit` and
@@ -170,8 +239,12 @@ impl Shared {
 
     /// True when the current WAL generation is past the auto-checkpoint size.
     pub(crate) fn wal_over_threshold(&self, w: &WriterState) -> bool {
-        let frames = w.lsn - w.generation_lsn;
-        frames * wal::frame_size(self.page_size) > self.opts.wal_checkpoint_bytes
+        self.wal_bytes(w) > self.opts.wal_checkpoint_bytes
+    }
+
+    /// Bytes of frames in the current WAL generation.
+    pub(crate) fn wal_bytes(&self, w: &WriterState) -> u64 {
+        (w.lsn - w.generation_lsn) * wal::frame_size(self.page_size)
     }
 
     pub(crate) fn metrics(&self) -> Metrics {

@@ -93,7 +93,7 @@ pub(crate) struct WriterState {
 #[derive(Default)]
 pub(crate) struct SyncState {
     pub(crate) written_lsn: u64,
-    written_txn: u64,
+    pub(crate) written_txn: u64,
     synced_lsn: u64,
     syncing: bool,
 }
@@ -128,17 +128,53 @@ pub(crate) struct Shared {
     pub readers: Mutex<Readers>,
     pub poisoned: AtomicBool,
     pub stats: Stats,
+    /// Held by every checkpoint for its whole run, before the writer when it takes both:
+    /// a background checkpoint reads WAL frames without the writer, so no other checkpoint
+    /// may reset the WAL under it.
+    pub checkpoint_serial: Mutex<()>,
+    /// Requests to the background checkpointer.
+    pub(crate) background: Mutex<Background>,
+    pub(crate) background_cv: Condvar,
+}
+
+/// The background checkpointer's mailbox.
+#[derive(Debug, Default)]
+pub(crate) struct Background {
+    /// The thread is running and takes requests.
+    pub running: bool,
+    pub requested: bool,
+    pub stop: bool,
 }
 
 /// An open database. `Send + Sync`: share it between threads with an `Arc`.
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
+    /// The background checkpointer, stopped and joined on drop so that no thread touches
+    /// the files once the handle is gone (a reopen may follow at once).
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let Some(handle) = self.checkpointer.take() else {
+            return;
+        };
+        let mut bg = self.shared.background.lock();
+        bg.stop = true;
+        bg.running = false;
+        drop(bg);
+        self.shared.background_cv.notify_all();
+        // A panic in the checkpointer has nothing to hand back here; its effects on the
+        // files are covered by recovery like any crash.
+        let _ = handle.join();
+    }
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
             .field("page_size", &self.shared.page_size)
+            .field("checkpointer", &self.checkpointer.is_some())
             .finish()
     }
 }
@@ -254,7 +290,15 @@ impl Database {
                 Duration::from_millis(u64::from(millis)),
             );
         }
-        Ok(Database { shared })
+        let checkpointer = if shared.opts.checkpoint_in_background {
+            Some(spawn_checkpointer(shared.clone())?)
+        } else {
+            None
+        };
+        Ok(Database {
+            shared,
+            checkpointer,
+        })
     }
 
     /// Starts a read transaction on the newest visible commit. Never blocks on the writer.
@@ -280,6 +324,7 @@ impl Database {
     /// # Errors
     /// I/O errors; [`Error::Poisoned`].
     pub fn checkpoint(&self) -> Result<()> {
+        let _serial = self.shared.checkpoint_serial.lock();
         let mut w = self.shared.writer.lock();
         self.shared.checkpoint_locked(&mut w, false)
     }
@@ -460,6 +505,30 @@ pub(crate) fn make_salt(seed: Option<u64>, generation: u64, avoid: u64) -> u64 {
     }
 }
 
+/// Starts the background checkpointer: it waits for a request from a commit that crossed
+/// `wal_checkpoint_bytes` and runs [`Shared::checkpoint_background`], until the handle
+/// drops. Errors are not lost: a failed fsync poisons the database, and anything else
+/// (say, disk full) leaves the WAL to the next request or to the committer's own
+/// checkpoint at twice the threshold.
+fn spawn_checkpointer(shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>> {
+    shared.background.lock().running = true;
+    std::thread::Builder::new()
+        .name("engine-checkpoint".into())
+        .spawn(move || loop {
+            let mut bg = shared.background.lock();
+            while !bg.requested && !bg.stop {
+                shared.background_cv.wait(&mut bg);
+            }
+            if bg.stop {
+                return;
+            }
+            bg.requested = false;
+            drop(bg);
+            let _ = shared.checkpoint_background();
+        })
+        .map_err(|e| Error::io("spawn checkpointer", e))
+}
+
 /// Syncs the WAL of a Normal-mode database at least every `period` while it is open.
 fn spawn_flusher(shared: Weak<Shared>, period: Duration) {
     std::thread::spawn(move || loop {
@@ -517,6 +586,9 @@ impl Shared {
             readers: Mutex::new(Readers::default()),
             poisoned: AtomicBool::new(false),
             stats: Stats::default(),
+            checkpoint_serial: Mutex::new(()),
+            background: Mutex::new(Background::default()),
+            background_cv: Condvar::new(),
         }
     }
 

@@ -29,8 +29,15 @@ pub struct Options {
     pub cache_bytes_max: usize,
     /// Commit durability.
     pub durability: Durability,
-    /// A commit that leaves the WAL larger than this runs a checkpoint.
+    /// A commit that leaves the WAL larger than this starts a checkpoint.
     pub wal_checkpoint_bytes: u64,
+    /// Run automatic checkpoints on a background thread: it copies pages into the main
+    /// file beside the writer and holds the writer only for the last few frames and the
+    /// WAL reset, so no commit waits for a whole checkpoint (unless the WAL reaches twice
+    /// `wal_checkpoint_bytes`, when the committer checkpoints itself). `false` runs them
+    /// inline in the commit that crossed the threshold: every I/O then happens on the
+    /// calling thread in a fixed order, which the harness's seeded fault replays need.
+    pub checkpoint_in_background: bool,
     /// A commit that would grow the WAL past this fails with [`Error::LimitExceeded`].
     pub wal_bytes_max: u64,
     /// A write transaction may dirty at most this many bytes of pages.
@@ -59,6 +66,7 @@ impl Default for Options {
             cache_bytes_max: 64 << 20,
             durability: Durability::Full,
             wal_checkpoint_bytes: 64 << 20,
+            checkpoint_in_background: true,
             wal_bytes_max: 16 << 30,
             txn_dirty_bytes_max: 4 << 30,
             salt_seed: None,

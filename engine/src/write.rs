@@ -471,14 +471,41 @@ impl Shared {
         if let Some(lsn) = wait_for {
             self.wait_durable(lsn)?;
         }
+        self.maybe_checkpoint();
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// After a commit: past `wal_checkpoint_bytes`, asks the background checkpointer (when
+    /// it runs); past twice that, or without it, checkpoints here. The commit is done
+    /// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
+    /// failed fsync has poisoned the database already.
+    fn maybe_checkpoint(&self) {
+        let Some(frames_bytes) = self.writer.try_lock().map(|w| self.wal_bytes(&w)) else {
+            return;
+        };
+        let threshold = self.opts.wal_checkpoint_bytes;
+        if frames_bytes <= threshold {
+            return;
+        }
+        let mut bg = self.background.lock();
+        if bg.running && frames_bytes <= threshold.saturating_mul(2) {
+            bg.requested = true;
+            drop(bg);
+            self.background_cv.notify_one();
+            return;
+        }
+        drop(bg);
+        // The background thread holds `checkpoint_serial` while it works: it is on it.
+        let Some(_serial) = self.checkpoint_serial.try_lock() else {
+            return;
+        };
         if let Some(mut w) = self.writer.try_lock() {
             if self.wal_over_threshold(&w) {
-                // The commit is done; a failed checkpoint (say, disk full) is retried on a
-                // later commit, and a failed fsync has poisoned the database already.
                 let _ = self.checkpoint_locked(&mut w, false);
             }
         }
-        Ok(())
     }
 }
 

@@ -68,6 +68,8 @@ fn opts() -> Options {
     Options {
         cache_bytes_max: 64 << 10,
         wal_checkpoint_bytes: 128 << 10,
+        // Crash images are cut between operations: no thread may write meanwhile.
+        checkpoint_in_background: false,
         ..Options::default()
     }
 }

@@ -45,6 +45,7 @@ fn small_database() -> Res<(Vec<u8>, Vec<u8>)> {
     let storage = MemStorage::new();
     let opts = Options {
         salt_seed: Some(42),
+        checkpoint_in_background: false,
         ..Options::default()
     };
     let db = Database::open_with(Arc::new(storage.clone()) as Arc<dyn Storage>, "db", opts)?;

@@ -87,6 +87,8 @@ fn opts(off: bool) -> Options {
     Options {
         cache_bytes_max: 64 << 10,
         wal_checkpoint_bytes: 128 << 10,
+        // Deterministic I/O order: the fault schedule counts operations.
+        checkpoint_in_background: false,
         durability: if off {
             Durability::Off
         } else {

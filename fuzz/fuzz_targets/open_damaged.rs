@@ -84,6 +84,7 @@ fn opts() -> Options {
     Options {
         cache_bytes_max: 64 << 10,
         wal_checkpoint_bytes: 64 << 20,
+        checkpoint_in_background: false,
         durability: Durability::Full,
         salt_seed: Some(0xDA3A6E),
         ..Options::default()

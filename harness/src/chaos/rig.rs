@@ -111,6 +111,8 @@ impl RigConfig {
             durability: self.durability,
             cache_bytes_max: CACHE_BYTES,
             wal_checkpoint_bytes: self.wal_checkpoint_bytes,
+            // Every I/O on this thread in a fixed order: a seed replays the same faults.
+            checkpoint_in_background: false,
             salt_seed: Some(self.seed),
             seeded_bug: self.seeded_bug,
             ..Options::default()
