@@ -145,12 +145,11 @@ fn inline_checkpoints_behave_the_same() -> TestResult {
     let storage = MemStorage::new();
     let db = Arc::new(open(&storage, options(false))?);
     churn(&db)?;
+    // While the reader thread ran, checkpoints were mostly partial (its snapshot lags the
+    // newest commit); with it gone, the next commit's checkpoint resets the WAL.
+    wait_wal_below_threshold(&db)?;
     let m = db.metrics();
     assert!(m.checkpoints >= 5, "{m:?}");
-    assert!(
-        m.wal_frames * (m.page_size + 48) <= 2 * THRESHOLD_BYTES,
-        "{m:?}"
-    );
     drop(db);
     check_final(&storage, options(false))
 }
