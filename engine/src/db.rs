@@ -137,12 +137,16 @@ pub(crate) struct Shared {
     pub(crate) background_cv: Condvar,
 }
 
-/// The background checkpointer's mailbox.
+/// The background thread's mailbox: independent flags, so plain bools.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Default)]
 pub(crate) struct Background {
     /// The thread is running and takes requests.
     pub running: bool,
+    /// A commit crossed `wal_checkpoint_bytes`.
     pub requested: bool,
+    /// The WAL's zero-filled space ahead of the last frame is running out.
+    pub grow_requested: bool,
     pub stop: bool,
 }
 
@@ -516,15 +520,22 @@ fn spawn_checkpointer(shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>
         .name("engine-checkpoint".into())
         .spawn(move || loop {
             let mut bg = shared.background.lock();
-            while !bg.requested && !bg.stop {
+            while !bg.requested && !bg.grow_requested && !bg.stop {
                 shared.background_cv.wait(&mut bg);
             }
             if bg.stop {
                 return;
             }
+            let (checkpoint, grow) = (bg.requested, bg.grow_requested);
             bg.requested = false;
+            bg.grow_requested = false;
             drop(bg);
-            let _ = shared.checkpoint_background();
+            if grow {
+                let _ = shared.grow_wal_ahead();
+            }
+            if checkpoint {
+                let _ = shared.checkpoint_background();
+            }
         })
         .map_err(|e| Error::io("spawn checkpointer", e))
 }

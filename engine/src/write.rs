@@ -26,6 +26,9 @@ const COMMIT_WRITE_BYTES_MAX: usize = 4 << 20;
 /// The WAL file grows in zero-filled steps of this size (see `ensure_wal_space`): large
 /// enough that growth is rare, small enough to be cheap on a nearly full disk.
 const WAL_GROW_BYTES: u64 = 1 << 20;
+/// With the background thread, the WAL is grown (zeros written and synced off the commit
+/// path) once less than this is left ahead of the last frame.
+const WAL_GROW_AHEAD_BYTES: u64 = WAL_GROW_BYTES / 2;
 /// The commit buffer is kept between commits up to this size, and freed above it.
 const FRAME_BUF_KEEP_BYTES_MAX: usize = 8 << 20;
 
@@ -482,9 +485,20 @@ impl Shared {
     /// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
     /// failed fsync has poisoned the database already.
     fn maybe_checkpoint(&self) {
-        let Some(frames_bytes) = self.writer.try_lock().map(|w| self.wal_bytes(&w)) else {
+        let Some((frames_bytes, headroom)) = self.writer.try_lock().map(|w| {
+            let end = wal::frame_offset(w.lsn - w.generation_lsn, self.page_size);
+            (self.wal_bytes(&w), w.wal_allocated.saturating_sub(end))
+        }) else {
             return;
         };
+        if headroom < WAL_GROW_AHEAD_BYTES {
+            let mut bg = self.background.lock();
+            if bg.running && !bg.grow_requested {
+                bg.grow_requested = true;
+                drop(bg);
+                self.background_cv.notify_one();
+            }
+        }
         let threshold = self.opts.wal_checkpoint_bytes;
         if frames_bytes <= threshold {
             return;
@@ -506,6 +520,45 @@ impl Shared {
                 let _ = self.checkpoint_locked(&mut w, false);
             }
         }
+    }
+}
+
+impl Shared {
+    /// For the background thread: extends the WAL by [`WAL_GROW_BYTES`] of zeros past the
+    /// space already allocated and syncs it, so the commits that fill it never pay for a
+    /// new file size in their fsync. The zeros are written under the writer lock (never
+    /// over a frame); the region counts as allocated only once synced, and only if the file
+    /// still reaches it (a checkpoint may have truncated the WAL meanwhile).
+    pub(crate) fn grow_wal_ahead(&self) -> Result<()> {
+        let target = {
+            let w = self.writer.lock();
+            let len = self.wal.len().map_err(|e| Error::io("wal grow", e))?;
+            let end = wal::frame_offset(w.lsn - w.generation_lsn, self.page_size);
+            if w.wal_allocated.saturating_sub(end) >= WAL_GROW_AHEAD_BYTES {
+                return Ok(());
+            }
+            let start = len.max(w.wal_allocated);
+            let target = (start + 1).next_multiple_of(WAL_GROW_BYTES);
+            if target > self.opts.wal_bytes_max {
+                return Ok(());
+            }
+            let zeros = vec![0u8; (target - start) as usize];
+            self.wal
+                .write_at(&zeros, start)
+                .map_err(|e| Error::io("wal grow", e))?;
+            target
+        };
+        let synced = self.wal.sync();
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = synced {
+            self.poisoned.store(true, Ordering::Release);
+            return Err(Error::io("wal sync", e));
+        }
+        let mut w = self.writer.lock();
+        if self.wal.len().map_err(|e| Error::io("wal grow", e))? >= target {
+            w.wal_allocated = w.wal_allocated.max(target);
+        }
+        Ok(())
     }
 }
 
