@@ -128,30 +128,28 @@ fn check_final(storage: &MemStorage, opts: Options) -> TestResult {
     Ok(())
 }
 
-#[test]
-fn background_checkpoints_keep_snapshots_and_bound_the_wal() -> TestResult {
+/// Churns, waits for the WAL to come back under the threshold (while the reader thread ran,
+/// checkpoints were mostly partial: its snapshot lags the newest commit), then reopens and
+/// checks every key.
+fn churn_and_check(background: bool) -> TestResult {
     let storage = MemStorage::new();
-    let db = Arc::new(open(&storage, options(true))?);
+    let db = Arc::new(open(&storage, options(background))?);
     churn(&db)?;
     wait_wal_below_threshold(&db)?;
     let m = db.metrics();
     assert!(m.checkpoints >= 5, "{m:?}");
     drop(db);
-    check_final(&storage, options(true))
+    check_final(&storage, options(background))
+}
+
+#[test]
+fn background_checkpoints_keep_snapshots_and_bound_the_wal() -> TestResult {
+    churn_and_check(true)
 }
 
 #[test]
 fn inline_checkpoints_behave_the_same() -> TestResult {
-    let storage = MemStorage::new();
-    let db = Arc::new(open(&storage, options(false))?);
-    churn(&db)?;
-    // While the reader thread ran, checkpoints were mostly partial (its snapshot lags the
-    // newest commit); with it gone, the next commit's checkpoint resets the WAL.
-    wait_wal_below_threshold(&db)?;
-    let m = db.metrics();
-    assert!(m.checkpoints >= 5, "{m:?}");
-    drop(db);
-    check_final(&storage, options(false))
+    churn_and_check(false)
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::page::{PageNo, PageWrite};
 
-use super::insert::insert_separator;
+use super::insert::replace_separator;
 use super::node::{
     self, branch_cell_len, choose_split, encode_branch_cell, separator, write_node, CellList, Fill,
     Node, NodeKind, Value,
@@ -154,15 +154,7 @@ fn fix_underflow(
         &cells,
         right_start..cells.len(),
     )?;
-    node::remove(tx.page_mut(parent)?, parent, NodeKind::Branch, j)?;
-    insert_separator(
-        tx,
-        &path.with_index(level, j),
-        level,
-        left,
-        new_sep,
-        Fill::Even,
-    )?;
+    replace_separator(tx, path, level, j, left, new_sep)?;
     Ok(false)
 }
 

@@ -228,15 +228,7 @@ fn share_with_sibling(
         (leaf, sibling)
     };
     let sep = boundary_separator(tx, left, right)?;
-    node::remove(tx.page_mut(parent)?, parent, NodeKind::Branch, sep_idx)?;
-    insert_separator(
-        tx,
-        &path.with_index(level, sep_idx),
-        level,
-        left,
-        sep,
-        Fill::Even,
-    )?;
+    replace_separator(tx, path, level, sep_idx, left, sep)?;
     Ok(true)
 }
 
@@ -381,6 +373,29 @@ fn split_node(
         .ok_or_else(|| Error::page(no, "separator does not fit an empty root"))?;
     encode_branch_cell(&mut body[off..off + size], left, &sep);
     Ok(None)
+}
+
+/// Replaces separator `idx` of the branch at `path` level `level` with (`left`, `sep`)
+/// after cells moved between two siblings: removes the old cell and inserts the new one,
+/// which may split branches up to the root when the new separator is longer.
+pub(super) fn replace_separator(
+    tx: &mut impl PageWrite,
+    path: &Path,
+    level: usize,
+    idx: usize,
+    left: PageNo,
+    sep: Vec<u8>,
+) -> Result<()> {
+    let (parent, _) = path.at(level);
+    node::remove(tx.page_mut(parent)?, parent, NodeKind::Branch, idx)?;
+    insert_separator(
+        tx,
+        &path.with_index(level, idx),
+        level,
+        left,
+        sep,
+        Fill::Even,
+    )
 }
 
 /// Inserts the cell (`child`, `sep`) into the branch at `path` level `level`, at the child
