@@ -134,6 +134,46 @@ fn bench_writes(c: &mut Criterion, l: &Loaded) {
             tx.commit()
         });
     });
+    g.bench_function("insert", |b| {
+        b.iter_batched(
+            || random_keys(1000, rng.random()),
+            |fresh| -> engine::Result<()> {
+                let mut tx = l.db.begin_write()?;
+                for k in &fresh {
+                    tx.put(&l.table, k, &value)?;
+                }
+                tx.commit()
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.bench_function("delete", |b| {
+        b.iter_batched(
+            // Setup (not timed): 1000 fresh keys inserted and committed.
+            || {
+                let fresh = random_keys(1000, rng.random());
+                let inserted = (|| -> engine::Result<()> {
+                    let mut tx = l.db.begin_write()?;
+                    for k in &fresh {
+                        tx.put(&l.table, k, &value)?;
+                    }
+                    tx.commit()
+                })();
+                if let Err(e) = inserted {
+                    eprintln!("delete setup failed: {e}");
+                }
+                fresh
+            },
+            |fresh| -> engine::Result<()> {
+                let mut tx = l.db.begin_write()?;
+                for k in &fresh {
+                    tx.delete(&l.table, k)?;
+                }
+                tx.commit()
+            },
+            BatchSize::SmallInput,
+        );
+    });
     g.bench_function("insert_delete", |b| {
         b.iter(|| -> engine::Result<()> {
             let fresh = random_keys(1000, rng.random());
