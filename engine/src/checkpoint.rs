@@ -23,7 +23,11 @@ impl Shared {
     /// when nothing needs copying (used at open to start a fresh generation).
     pub(crate) fn checkpoint_locked(&self, w: &mut WriterState, force_full: bool) -> Result<()> {
         self.check_poisoned()?;
-        // Step 1: every frame to be copied is durable in the WAL.
+        if !force_full && self.pinned_by_reader(w.latest_txn) {
+            return Ok(());
+        }
+        // Step 1: every frame to be copied is durable in the WAL. It comes before the
+        // reader limit: once the newest commit is visible, no new reader can start older.
         self.wait_durable(w.lsn)?;
         let limit = {
             let oldest = self.readers.lock().oldest();
@@ -92,6 +96,9 @@ impl Shared {
             let s = self.sync.lock();
             (s.written_lsn, s.written_txn)
         };
+        if self.pinned_by_reader(txn) {
+            return Ok(());
+        }
         self.wait_durable(lsn)?;
         let limit = {
             let oldest = self.readers.lock().oldest();
@@ -108,6 +115,17 @@ impl Shared {
         debug_assert_eq!(index.generation, generation, "WAL reset under a checkpoint");
         index.backfilled_txn = index.backfilled_txn.max(limit);
         Ok(())
+    }
+
+    /// True when an open reader older than `latest_txn` holds the copy limit at or below
+    /// what is already copied: a checkpoint now could copy nothing and could not reset the
+    /// WAL, so it is skipped instead of scanning the WAL index (and, in Off mode, syncing)
+    /// on every commit for as long as that reader stays. Skipping is always safe.
+    fn pinned_by_reader(&self, latest_txn: u64) -> bool {
+        let Some(oldest) = self.readers.lock().oldest() else {
+            return false;
+        };
+        oldest < latest_txn && oldest <= self.index.read().backfilled_txn
     }
 
     /// The page images of `copies` (from the cache, else from the WAL), sorted by page.
