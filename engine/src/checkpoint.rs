@@ -8,6 +8,7 @@ use crate::db::{Shared, WriterState};
 use crate::error::{Error, Result};
 use crate::options::Metrics;
 use crate::page::{PageBuf, PageNo};
+use crate::storage::StorageFile;
 use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
 
 /// Rounds of copying beside the writer before a background checkpoint takes the writer to
@@ -205,11 +206,16 @@ impl Shared {
     }
 
     fn sync_main(&self) -> Result<()> {
-        let r = self.main.sync();
+        self.sync_or_poison(self.main.as_ref(), "main sync")
+    }
+
+    /// Syncs `file`, counting the fsync; a failure poisons the database (never retried).
+    pub(crate) fn sync_or_poison(&self, file: &dyn StorageFile, op: &'static str) -> Result<()> {
+        let r = file.sync();
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         r.map_err(|e| {
             self.poisoned.store(true, Ordering::Release);
-            Error::io("main sync", e)
+            Error::io(op, e)
         })
     }
 

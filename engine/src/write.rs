@@ -10,7 +10,7 @@ use parking_lot::RawMutex;
 use crate::btree;
 use crate::bugs::SeededBug;
 use crate::cache::{IntMap, Loc};
-use crate::db::{Shared, WriterState};
+use crate::db::{Background, Shared, WriterState};
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::meta::Meta;
@@ -399,24 +399,29 @@ impl Shared {
             .max(len)
             .next_multiple_of(WAL_GROW_BYTES)
             .min(self.opts.wal_bytes_max.max(end));
-        let zeros = vec![0u8; WAL_GROW_BYTES as usize];
-        let mut at = len;
-        while at < target {
-            let n = (target - at).min(WAL_GROW_BYTES) as usize;
-            match self
-                .wal
-                .write_at(&zeros[..n], at)
-                .map_err(|e| Error::io("wal grow", e))
-            {
-                Ok(()) => at += n as u64,
-                // Too little space to grow ahead: let the frames claim exactly what they
-                // need (they fail on their own if even that is missing).
-                Err(Error::DiskFull { .. }) => return Ok(()),
-                Err(e) => return Err(e),
-            }
+        match self.zero_fill_wal(len, target) {
+            Ok(()) => {}
+            // Too little space to grow ahead: let the frames claim exactly what they need
+            // (they fail on their own if even that is missing).
+            Err(Error::DiskFull { .. }) => return Ok(()),
+            Err(e) => return Err(e),
         }
         w.wal_allocated = target.max(len);
         debug_assert!(w.wal_allocated >= end);
+        Ok(())
+    }
+
+    /// Writes zeros over WAL bytes `from..to`, in [`WAL_GROW_BYTES`] pieces.
+    fn zero_fill_wal(&self, from: u64, to: u64) -> Result<()> {
+        let zeros = vec![0u8; (to.saturating_sub(from)).min(WAL_GROW_BYTES) as usize];
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(WAL_GROW_BYTES) as usize;
+            self.wal
+                .write_at(&zeros[..n], at)
+                .map_err(|e| Error::io("wal grow", e))?;
+            at += n as u64;
+        }
         Ok(())
     }
 
@@ -477,9 +482,7 @@ impl Shared {
         self.maybe_checkpoint();
         Ok(())
     }
-}
 
-impl Shared {
     /// After a commit: past `wal_checkpoint_bytes`, asks the background checkpointer (when
     /// it runs); past twice that, or without it, checkpoints here. The commit is done
     /// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
@@ -492,25 +495,17 @@ impl Shared {
             return;
         };
         if headroom < WAL_GROW_AHEAD_BYTES {
-            let mut bg = self.background.lock();
-            if bg.running && !bg.grow_requested {
-                bg.grow_requested = true;
-                drop(bg);
-                self.background_cv.notify_one();
-            }
+            self.ask_background(|bg| bg.grow_requested = true);
         }
         let threshold = self.opts.wal_checkpoint_bytes;
         if frames_bytes <= threshold {
             return;
         }
-        let mut bg = self.background.lock();
-        if bg.running && frames_bytes <= threshold.saturating_mul(2) {
-            bg.requested = true;
-            drop(bg);
-            self.background_cv.notify_one();
+        if frames_bytes <= threshold.saturating_mul(2)
+            && self.ask_background(|bg| bg.requested = true)
+        {
             return;
         }
-        drop(bg);
         // The background thread holds `checkpoint_serial` while it works: it is on it.
         let Some(_serial) = self.checkpoint_serial.try_lock() else {
             return;
@@ -521,9 +516,20 @@ impl Shared {
             }
         }
     }
-}
 
-impl Shared {
+    /// Sets a request for the background thread with `set` and wakes it. False, with
+    /// nothing set, when the thread does not run.
+    fn ask_background(&self, set: impl FnOnce(&mut Background)) -> bool {
+        let mut bg = self.background.lock();
+        if !bg.running {
+            return false;
+        }
+        set(&mut bg);
+        drop(bg);
+        self.background_cv.notify_one();
+        true
+    }
+
     /// For the background thread: extends the WAL by [`WAL_GROW_BYTES`] of zeros past the
     /// space already allocated and syncs it, so the commits that fill it never pay for a
     /// new file size in their fsync. The zeros are written under the writer lock (never
@@ -542,18 +548,10 @@ impl Shared {
             if target > self.opts.wal_bytes_max {
                 return Ok(());
             }
-            let zeros = vec![0u8; (target - start) as usize];
-            self.wal
-                .write_at(&zeros, start)
-                .map_err(|e| Error::io("wal grow", e))?;
+            self.zero_fill_wal(start, target)?;
             target
         };
-        let synced = self.wal.sync();
-        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = synced {
-            self.poisoned.store(true, Ordering::Release);
-            return Err(Error::io("wal sync", e));
-        }
+        self.sync_or_poison(self.wal.as_ref(), "wal sync")?;
         let mut w = self.writer.lock();
         if self.wal.len().map_err(|e| Error::io("wal grow", e))? >= target {
             w.wal_allocated = w.wal_allocated.max(target);

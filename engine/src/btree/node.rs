@@ -580,9 +580,10 @@ pub(super) struct CellList {
 impl CellList {
     /// Copies every cell of `node`, validating each.
     pub(super) fn from_node(node: &Node) -> Result<CellList> {
-        // Room for one more cell of any size, so the split's insert does not reallocate.
+        // Room for one more cell of any size (at most half a body), so the split's insert
+        // does not reallocate.
         let mut list = CellList {
-            bytes: Vec::with_capacity(node.body().len() * 2),
+            bytes: Vec::with_capacity(node.body().len() + node.body().len() / 2),
             spans: Vec::with_capacity(node.count + 1),
         };
         list.extend_from_node(node)?;
