@@ -164,12 +164,12 @@ impl Shared {
     }
 
     fn load_frame(&self, frame: u64, no: PageNo) -> Result<PageBuf> {
-        let mut buf = vec![0u8; self.page_size].into_boxed_slice();
         let at = wal::frame_offset(frame, self.page_size) + wal::FRAME_HEADER_LEN as u64;
-        self.wal
-            .read_at(&mut buf, at)
-            .map_err(|e| Error::io("checkpoint read", e))?;
-        let page = PageBuf::from_bytes(buf);
+        let page = PageBuf::read_with(self.page_size, |buf| {
+            self.wal
+                .read_at(buf, at)
+                .map_err(|e| Error::io("checkpoint read", e))
+        })?;
         page.verify(no)?;
         Ok(page)
     }

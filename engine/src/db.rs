@@ -381,7 +381,7 @@ fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
     let mut buf = vec![0u8; page_size].into_boxed_slice();
     main.read_at(&mut buf, 0)
         .map_err(|_| bad("main file shorter than its page size"))?;
-    let page = PageBuf::from_bytes(buf);
+    let page = PageBuf::from_bytes(&buf);
     page.verify(0)
         .map_err(|e| bad(&format!("meta page: {e}")))?;
     Meta::decode(page.body(), page_size)
@@ -407,7 +407,7 @@ fn meta_from_wal(wal: &dyn StorageFile, rec: &wal::Recovered, page_size: usize) 
     let mut buf = vec![0u8; page_size].into_boxed_slice();
     let at = wal::frame_offset(frame, page_size) + wal::FRAME_HEADER_LEN as u64;
     wal.read_at(&mut buf, at).ok()?;
-    let page = PageBuf::from_bytes(buf);
+    let page = PageBuf::from_bytes(&buf);
     page.verify(0).ok()?;
     Meta::decode(page.body(), page_size).ok()
 }
@@ -658,7 +658,6 @@ impl Shared {
 
     /// Reads a page image from storage and verifies it.
     fn load(&self, loc: Loc, no: PageNo) -> Result<PageBuf> {
-        let mut buf = vec![0u8; self.page_size].into_boxed_slice();
         let (file, offset) = match loc {
             Loc::Main(p) => (&self.main, u64::from(p) * self.page_size as u64),
             Loc::Wal { frame, .. } => {
@@ -666,15 +665,16 @@ impl Shared {
                 (&self.wal, at)
             }
         };
-        file.read_at(&mut buf, offset).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::page(no, "beyond the end of the file")
-            } else {
-                Error::io("read page", e)
-            }
+        let page = PageBuf::read_with(self.page_size, |buf| {
+            file.read_at(buf, offset).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::page(no, "beyond the end of the file")
+                } else {
+                    Error::io("read page", e)
+                }
+            })
         })?;
         self.stats.pages_read.fetch_add(1, Ordering::Relaxed);
-        let page = PageBuf::from_bytes(buf);
         page.verify(no)?;
         Ok(page)
     }

@@ -59,7 +59,7 @@ fn need_page(bytes: &[u8]) -> Result<()> {
 /// [`Error::InvalidArgument`] when `page.len()` is not a page size.
 pub fn seal_page(page: &mut [u8], page_no: u32, txn_id: u64) -> Result<()> {
     need_page(page)?;
-    let mut buf = PageBuf::from_bytes(page.to_vec().into_boxed_slice());
+    let mut buf = PageBuf::from_bytes(page);
     buf.seal(page_no, txn_id);
     page.copy_from_slice(buf.bytes());
     Ok(())
@@ -82,7 +82,7 @@ pub fn page_txn_id(page: &[u8]) -> Result<u64> {
 /// [`Error::Corruption`]; [`Error::InvalidArgument`] when `page.len()` is not a page size.
 pub fn verify_page(page: &[u8], page_no: u32) -> Result<()> {
     need_page(page)?;
-    PageBuf::from_bytes(page.to_vec().into_boxed_slice()).verify(page_no)
+    PageBuf::from_bytes(page).verify(page_no)
 }
 
 /// The meta page's fields.
@@ -200,7 +200,7 @@ pub struct FrameFields {
 /// [`Error::InvalidArgument`] when `page.len()` is not a page size.
 pub fn encode_wal_frame(f: &FrameFields, page: &[u8]) -> Result<Vec<u8>> {
     need_page(page)?;
-    let mut buf = PageBuf::from_bytes(page.to_vec().into_boxed_slice());
+    let mut buf = PageBuf::from_bytes(page);
     buf.seal(f.page_no, f.txn_id);
     let h = FrameHeader {
         page_no: f.page_no,
@@ -432,7 +432,7 @@ impl PageStore {
         let next = pages.iter().map(|(no, _)| *no).max().unwrap_or(0) + 1;
         let pages = pages
             .into_iter()
-            .map(|(no, p)| (no, PageBuf::from_bytes(p.into_boxed_slice())))
+            .map(|(no, p)| (no, PageBuf::from_bytes(&p)))
             .collect();
         PageStore {
             page_size,

@@ -34,6 +34,7 @@
     clippy::missing_panics_doc
 )]
 
+mod arena;
 mod btree;
 mod bugs;
 mod cache;

@@ -13,6 +13,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::arena::PageMem;
 use crate::error::{Error, Result};
 
 /// A page number. Page 0 is the meta page; the main file holds pages `0..page_count`.
@@ -60,28 +61,58 @@ impl PageKind {
     }
 }
 
-/// A whole page: header and body. Cloning shares the bytes (one allocation holds both the
-/// reference count and the page, so a cache hit touches one place in memory); writing
-/// copies them first when they are shared.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A whole page: header and body, in pooled page memory (see [`crate::arena`]). Cloning
+/// shares the bytes; writing copies them first when they are shared.
+#[derive(Clone)]
 pub(crate) struct PageBuf {
-    buf: Arc<[u8]>,
+    buf: Arc<PageMem>,
 }
+
+impl std::fmt::Debug for PageBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageBuf")
+            .field("len", &self.buf.len())
+            .field("head", &&self.buf[..PAGE_HEADER_LEN.min(self.buf.len())])
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for PageBuf {
+    fn eq(&self, other: &PageBuf) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for PageBuf {}
 
 impl PageBuf {
     /// A zeroed page of `page_size` bytes.
     pub(crate) fn zeroed(page_size: usize) -> PageBuf {
         debug_assert!((PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size));
+        let mut mem = PageMem::new(page_size);
+        mem.fill(0);
+        PageBuf { buf: Arc::new(mem) }
+    }
+
+    /// A copy of raw bytes read from storage (not yet verified).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> PageBuf {
         PageBuf {
-            buf: Arc::from(vec![0u8; page_size]),
+            buf: Arc::new(PageMem::copy_of(bytes)),
         }
     }
 
-    /// Wraps raw bytes read from storage (not yet verified).
-    pub(crate) fn from_bytes(bytes: Box<[u8]>) -> PageBuf {
-        PageBuf {
-            buf: Arc::from(bytes),
-        }
+    /// A page of `page_size` bytes filled by `read`, which must write all of them (a
+    /// reused buffer holds an older page until then).
+    ///
+    /// # Errors
+    /// Whatever `read` returns.
+    pub(crate) fn read_with<E>(
+        page_size: usize,
+        read: impl FnOnce(&mut [u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<PageBuf, E> {
+        let mut mem = PageMem::new(page_size);
+        read(&mut mem)?;
+        Ok(PageBuf { buf: Arc::new(mem) })
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

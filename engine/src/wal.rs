@@ -207,7 +207,7 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, lax: bool) -> Resul
 
 /// True when the page image inside a frame carries a valid seal for `page_no`.
 fn page_seal_ok(frame: &[u8], page_no: PageNo) -> bool {
-    let page = PageBuf::from_bytes(frame[FRAME_HEADER_LEN..].to_vec().into_boxed_slice());
+    let page = PageBuf::from_bytes(&frame[FRAME_HEADER_LEN..]);
     page.verify(page_no).is_ok()
 }
 
