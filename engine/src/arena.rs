@@ -135,6 +135,52 @@ impl std::ops::DerefMut for PageMem {
     }
 }
 
+/// A shared, immutable page image that reads its bytes without touching the reference count's
+/// allocation: the data pointer is kept beside the `Arc`, so a reader goes straight to the
+/// page (one cache miss fewer per page on a large cache). Writing copies when shared.
+#[derive(Clone)]
+pub(crate) struct SharedPage {
+    mem: Arc<PageMem>,
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `SharedPage` is an `Arc<PageMem>` (Send and Sync) plus a pointer into that same
+// memory, which it only reads through `&self` and writes through `&mut self` when unique.
+unsafe impl Send for SharedPage {}
+// SAFETY: as above.
+unsafe impl Sync for SharedPage {}
+
+impl SharedPage {
+    pub(crate) fn new(mem: PageMem) -> SharedPage {
+        let mem = Arc::new(mem);
+        let len = mem.len();
+        // Derived from a shared borrow: only ever read through (see `make_mut`).
+        let ptr = NonNull::from(&**mem).cast::<u8>();
+        SharedPage { mem, ptr, len }
+    }
+
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` is the memory of `self.mem` (a heap buffer or a pool slot,
+        // neither of which moves while the `PageMem` lives), kept alive by the `Arc`. It is
+        // only written through `make_mut`, which needs `&mut self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes for writing, copied first when another holder shares them.
+    pub(crate) fn make_mut(&mut self) -> &mut [u8] {
+        let mem: &mut [u8] = &mut **Arc::make_mut(&mut self.mem);
+        debug_assert_eq!(mem.len(), self.len);
+        // A copy lives elsewhere: from now on point at whatever `mem` holds, and hand out
+        // the bytes through that same pointer so later reads through it stay valid.
+        self.ptr = NonNull::from(mem).cast::<u8>();
+        // SAFETY: the pointer was just taken from the unique `&mut` borrow of the `Arc`'s
+        // contents, which `&mut self` keeps unique for the returned lifetime.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         give_back(self.len, self.chunk_index as usize, self.index);
@@ -302,5 +348,19 @@ mod tests {
         let again = PageMem::new(PS);
         assert!(matches!(again, PageMem::Pooled(_)));
         assert_eq!(chunks_mapped(PS), CHUNKS_IDLE_MAX);
+    }
+
+    #[test]
+    fn shared_page_copies_on_write_when_shared() {
+        let mut a = SharedPage::new(PageMem::copy_of(&[1u8; PS]));
+        a.make_mut()[0] = 2;
+        let mut b = a.clone();
+        b.make_mut()[0] = 3;
+        b.make_mut()[1] = 4;
+        assert_eq!((a.bytes()[0], a.bytes()[1]), (2, 1));
+        assert_eq!((b.bytes()[0], b.bytes()[1]), (3, 4));
+        drop(a);
+        b.make_mut()[2] = 5;
+        assert_eq!(&b.bytes()[..4], &[3, 4, 5, 1]);
     }
 }

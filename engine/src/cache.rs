@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
 
 use crate::page::{PageBuf, PageNo};
 
@@ -72,87 +74,138 @@ pub(crate) struct CacheCounters {
     pub evictions: u64,
 }
 
+/// Main-file pages numbered below this are found through a direct index (4 bytes per page
+/// number up to the highest one cached, so at most 64 MiB); higher ones through the hash map.
+/// Most databases lie wholly below it: 16M pages is 64 GiB of 4 KiB pages.
+const DIRECT_PAGES_MAX: usize = 16 << 20;
+
 struct Slot {
     loc: Loc,
     page: PageBuf,
-    referenced: bool,
+    /// Set by hits under the shared lock, cleared by the CLOCK hand under the exclusive one.
+    referenced: AtomicBool,
 }
 
-/// Counters live inside each shard, under its lock: no shared atomic is touched per lookup.
+/// Readers take a shard's lock shared; inserts and evictions take it exclusive.
 #[derive(Default)]
 struct Shard {
+    /// `direct[no / SHARDS]` is the slot of main-file page `no` plus one; 0: not cached.
+    direct: Vec<u32>,
+    /// WAL frames, and main-file pages past [`DIRECT_PAGES_MAX`].
     map: IntMap<Loc, usize>,
     slots: Vec<Slot>,
     hand: usize,
-    counters: CacheCounters,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: u64,
+}
+
+impl Shard {
+    fn find(&self, loc: Loc) -> Option<usize> {
+        match loc {
+            Loc::Main(no) if (no as usize) < DIRECT_PAGES_MAX => {
+                let at = *self.direct.get(no as usize / SHARDS)?;
+                at.checked_sub(1).map(|i| i as usize)
+            }
+            _ => self.map.get(&loc).copied(),
+        }
+    }
+
+    fn set_index(&mut self, loc: Loc, slot: Option<usize>) {
+        match loc {
+            Loc::Main(no) if (no as usize) < DIRECT_PAGES_MAX => {
+                let at = no as usize / SHARDS;
+                if self.direct.len() <= at {
+                    self.direct.resize(at + 1, 0);
+                }
+                // Slots per shard are far below u32::MAX (the cache is bounded in bytes).
+                self.direct[at] = slot.map_or(0, |i| i as u32 + 1);
+            }
+            _ => match slot {
+                Some(i) => {
+                    self.map.insert(loc, i);
+                }
+                None => {
+                    self.map.remove(&loc);
+                }
+            },
+        }
+    }
 }
 
 /// The page cache.
 pub(crate) struct PageCache {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<RwLock<Shard>>,
     slots_per_shard_max: usize,
 }
 
 impl PageCache {
     /// A cache of at most `bytes_max` bytes of pages of `page_size` (at least one per shard).
     pub(crate) fn new(bytes_max: usize, page_size: usize) -> PageCache {
-        let slots_per_shard_max = (bytes_max / page_size / SHARDS).max(1);
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
+        let slots_per_shard_max = (bytes_max / page_size / SHARDS).clamp(1, u32::MAX as usize / 2);
+        let shards = (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect();
         PageCache {
             shards,
             slots_per_shard_max,
         }
     }
 
-    fn shard(&self, loc: Loc) -> &Mutex<Shard> {
-        let h = loc.mix().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        &self.shards[(h as usize) % SHARDS]
+    fn shard(&self, loc: Loc) -> &RwLock<Shard> {
+        // Main pages by number, so each shard's direct index stays dense.
+        let h = match loc {
+            Loc::Main(no) => no as usize,
+            Loc::Wal { .. } => (loc.mix().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize,
+        };
+        &self.shards[h % SHARDS]
     }
 
     /// The cached image at `loc`, marking it recently used.
     pub(crate) fn get(&self, loc: Loc) -> Option<PageBuf> {
-        let mut shard = self.shard(loc).lock();
-        if let Some(&i) = shard.map.get(&loc) {
-            let slot = &mut shard.slots[i];
-            slot.referenced = true;
-            let page = slot.page.clone();
-            shard.counters.hits += 1;
-            return Some(page);
+        self.with(loc, PageBuf::clone)
+    }
+
+    /// Runs `f` on the cached image at `loc` under the shard's shared lock, marking it
+    /// recently used: a hit then takes no reference to the page. `f` must not use the cache.
+    pub(crate) fn with<R>(&self, loc: Loc, f: impl FnOnce(&PageBuf) -> R) -> Option<R> {
+        let shard = self.shard(loc).read();
+        let Some(i) = shard.find(loc) else {
+            shard.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let slot = &shard.slots[i];
+        debug_assert_eq!(slot.loc, loc);
+        // Only write the flag when it changes: the line stays shared between readers.
+        if !slot.referenced.load(Ordering::Relaxed) {
+            slot.referenced.store(true, Ordering::Relaxed);
         }
-        shard.counters.misses += 1;
-        None
+        shard.hits.fetch_add(1, Ordering::Relaxed);
+        Some(f(&slot.page))
     }
 
     /// Inserts or replaces the image at `loc`, evicting by CLOCK when the shard is full.
     pub(crate) fn insert(&self, loc: Loc, page: PageBuf) {
-        let mut shard = self.shard(loc).lock();
-        if let Some(&i) = shard.map.get(&loc) {
+        let mut shard = self.shard(loc).write();
+        if let Some(i) = shard.find(loc) {
             shard.slots[i].page = page;
             return;
         }
+        let fresh = Slot {
+            loc,
+            page,
+            referenced: AtomicBool::new(false),
+        };
         if shard.slots.len() < self.slots_per_shard_max {
             let i = shard.slots.len();
-            shard.slots.push(Slot {
-                loc,
-                page,
-                referenced: false,
-            });
-            shard.map.insert(loc, i);
+            shard.slots.push(fresh);
+            shard.set_index(loc, Some(i));
             return;
         }
         let victim = Self::clock_victim(&mut shard);
-        let old = std::mem::replace(
-            &mut shard.slots[victim],
-            Slot {
-                loc,
-                page,
-                referenced: false,
-            },
-        );
-        shard.map.remove(&old.loc);
-        shard.map.insert(loc, victim);
-        debug_assert_eq!(shard.map.len(), shard.slots.len());
-        shard.counters.evictions += 1;
+        let old = std::mem::replace(&mut shard.slots[victim], fresh);
+        shard.set_index(old.loc, None);
+        shard.set_index(loc, Some(victim));
+        debug_assert_eq!(shard.find(loc), Some(victim));
+        shard.evictions += 1;
     }
 
     /// Advances the hand past recently used slots; two sweeps at most.
@@ -162,10 +215,9 @@ impl PageCache {
         for _ in 0..2 * n {
             let i = shard.hand % n;
             shard.hand = (i + 1) % n;
-            if !shard.slots[i].referenced {
+            if !shard.slots[i].referenced.swap(false, Ordering::Relaxed) {
                 return i;
             }
-            shard.slots[i].referenced = false;
         }
         shard.hand % n
     }
@@ -173,15 +225,14 @@ impl PageCache {
     /// Drops every WAL-frame entry (after a WAL reset they name frames that no longer exist).
     pub(crate) fn purge_wal(&self) {
         for shard in &self.shards {
-            let mut shard = shard.lock();
+            let mut shard = shard.write();
             shard.slots.retain(|s| matches!(s.loc, Loc::Main(_)));
-            let map = shard
-                .slots
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.loc, i))
-                .collect();
-            shard.map = map;
+            shard.map.clear();
+            shard.direct.iter_mut().for_each(|d| *d = 0);
+            let locs: Vec<Loc> = shard.slots.iter().map(|s| s.loc).collect();
+            for (i, loc) in locs.into_iter().enumerate() {
+                shard.set_index(loc, Some(i));
+            }
             shard.hand = 0;
         }
     }
@@ -190,17 +241,17 @@ impl PageCache {
     pub(crate) fn counters(&self) -> CacheCounters {
         let mut sum = CacheCounters::default();
         for shard in &self.shards {
-            let c = shard.lock().counters;
-            sum.hits += c.hits;
-            sum.misses += c.misses;
-            sum.evictions += c.evictions;
+            let shard = shard.read();
+            sum.hits += shard.hits.load(Ordering::Relaxed);
+            sum.misses += shard.misses.load(Ordering::Relaxed);
+            sum.evictions += shard.evictions;
         }
         sum
     }
 
     /// Bytes of pages held now.
     pub(crate) fn bytes(&self, page_size: usize) -> u64 {
-        let pages: usize = self.shards.iter().map(|s| s.lock().slots.len()).sum();
+        let pages: usize = self.shards.iter().map(|s| s.read().slots.len()).sum();
         (pages * page_size) as u64
     }
 }
@@ -236,5 +287,35 @@ mod tests {
             })
             .is_none());
         assert!(cache.get(hot).is_some());
+    }
+
+    #[test]
+    fn direct_index_and_map_agree() {
+        let ps = 4096;
+        let cache = PageCache::new(ps * SHARDS * 4, ps);
+        let far = DIRECT_PAGES_MAX as u32 + 17;
+        let locs = [
+            Loc::Main(3),
+            Loc::Main(far),
+            Loc::Wal {
+                generation: 2,
+                frame: 3,
+            },
+        ];
+        for (i, loc) in locs.iter().enumerate() {
+            let mut page = PageBuf::zeroed(ps);
+            page.body_mut()[0] = i as u8 + 1;
+            cache.insert(*loc, page);
+        }
+        for (i, loc) in locs.iter().enumerate() {
+            let first = cache.with(*loc, |p| p.body()[0]);
+            assert_eq!(first, Some(i as u8 + 1), "{loc:?}");
+        }
+        assert!(cache.get(Loc::Main(far + 1)).is_none());
+        assert!(cache.get(Loc::Main(3 + SHARDS as u32)).is_none());
+        cache.purge_wal();
+        assert_eq!(cache.with(Loc::Main(far), |p| p.body()[0]), Some(2));
+        assert_eq!(cache.with(Loc::Main(3), |p| p.body()[0]), Some(1));
+        assert!(cache.get(locs[2]).is_none());
     }
 }

@@ -656,6 +656,37 @@ impl Shared {
         Ok(PageRef(page))
     }
 
+    /// [`Shared::read_page`] for a caller that only looks: `f` runs under the cache shard's
+    /// shared lock on a hit.
+    pub(crate) fn with_page<R>(
+        &self,
+        no: PageNo,
+        snap: u64,
+        f: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<R> {
+        let index = self.index.read();
+        let loc = match index.lookup(no, snap) {
+            Some(frame) => Loc::Wal {
+                generation: index.generation,
+                frame,
+            },
+            None => Loc::Main(no),
+        };
+        let mut f = Some(f);
+        let hit = self
+            .cache
+            .with(loc, |page| f.take().map(|f| f(page.body())));
+        if let Some(Some(result)) = hit {
+            return result;
+        }
+        drop(index);
+        let page = self.read_page(no, snap)?;
+        match f.take() {
+            Some(f) => f(&page),
+            None => Err(Error::page(no, "page visitor ran twice")),
+        }
+    }
+
     /// Reads a page image from storage and verifies it.
     fn load(&self, loc: Loc, no: PageNo) -> Result<PageBuf> {
         let (file, offset) = match loc {

@@ -11,9 +11,8 @@
 //! The body's first byte is its [`PageKind`].
 
 use std::ops::Deref;
-use std::sync::Arc;
 
-use crate::arena::PageMem;
+use crate::arena::{PageMem, SharedPage};
 use crate::error::{Error, Result};
 
 /// A page number. Page 0 is the meta page; the main file holds pages `0..page_count`.
@@ -65,14 +64,17 @@ impl PageKind {
 /// shares the bytes; writing copies them first when they are shared.
 #[derive(Clone)]
 pub(crate) struct PageBuf {
-    buf: Arc<PageMem>,
+    buf: SharedPage,
 }
 
 impl std::fmt::Debug for PageBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PageBuf")
-            .field("len", &self.buf.len())
-            .field("head", &&self.buf[..PAGE_HEADER_LEN.min(self.buf.len())])
+            .field("len", &self.buf.bytes().len())
+            .field(
+                "head",
+                &&self.bytes()[..PAGE_HEADER_LEN.min(self.bytes().len())],
+            )
             .finish_non_exhaustive()
     }
 }
@@ -91,13 +93,15 @@ impl PageBuf {
         debug_assert!((PAGE_SIZE_MIN..=PAGE_SIZE_MAX).contains(&page_size));
         let mut mem = PageMem::new(page_size);
         mem.fill(0);
-        PageBuf { buf: Arc::new(mem) }
+        PageBuf {
+            buf: SharedPage::new(mem),
+        }
     }
 
     /// A copy of raw bytes read from storage (not yet verified).
     pub(crate) fn from_bytes(bytes: &[u8]) -> PageBuf {
         PageBuf {
-            buf: Arc::new(PageMem::copy_of(bytes)),
+            buf: SharedPage::new(PageMem::copy_of(bytes)),
         }
     }
 
@@ -112,25 +116,29 @@ impl PageBuf {
     ) -> std::result::Result<PageBuf, E> {
         let mut mem = PageMem::new(page_size);
         read(&mut mem)?;
-        Ok(PageBuf { buf: Arc::new(mem) })
+        Ok(PageBuf {
+            buf: SharedPage::new(mem),
+        })
     }
 
+    #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.bytes()
     }
 
+    #[inline]
     pub(crate) fn body(&self) -> &[u8] {
-        &self.buf[PAGE_HEADER_LEN..]
+        &self.buf.bytes()[PAGE_HEADER_LEN..]
     }
 
     /// The body, copied first if another holder shares it.
     pub(crate) fn body_mut(&mut self) -> &mut [u8] {
-        &mut Arc::make_mut(&mut self.buf)[PAGE_HEADER_LEN..]
+        &mut self.buf.make_mut()[PAGE_HEADER_LEN..]
     }
 
     /// Stamps the header (page number, transaction id, checksum) before a write to storage.
     pub(crate) fn seal(&mut self, no: PageNo, txn_id: u64) {
-        let buf = Arc::make_mut(&mut self.buf);
+        let buf = self.buf.make_mut();
         buf[4..8].copy_from_slice(&no.to_le_bytes());
         buf[8..16].copy_from_slice(&txn_id.to_le_bytes());
         let crc = crc32c::crc32c(&buf[4..]);
@@ -143,15 +151,16 @@ impl PageBuf {
     /// # Errors
     /// [`Error::Corruption`] naming page `no`.
     pub(crate) fn verify(&self, no: PageNo) -> Result<()> {
-        let stored = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-        let actual = crc32c::crc32c(&self.buf[4..]);
+        let buf = self.bytes();
+        let stored = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let actual = crc32c::crc32c(&buf[4..]);
         if stored != actual {
             return Err(Error::page(
                 no,
                 format!("checksum {stored:#010x} != {actual:#010x}"),
             ));
         }
-        let at = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        let at = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
         if at != no {
             return Err(Error::page(
                 no,
@@ -182,6 +191,19 @@ pub(crate) trait PageRead {
     /// # Errors
     /// I/O errors; [`Error::Corruption`] when the page fails its checksum or is out of range.
     fn page(&self, no: PageNo) -> Result<PageRef>;
+
+    /// Runs `f` on the body of page `no` as this transaction sees it, without keeping the
+    /// page: from the cache, that saves taking and dropping a reference (a cache miss on a
+    /// random page). `f` must not read pages itself.
+    ///
+    /// # Errors
+    /// As [`PageRead::page`], and whatever `f` returns.
+    fn with_page<R>(&self, no: PageNo, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R>
+    where
+        Self: Sized,
+    {
+        f(&self.page(no)?)
+    }
 }
 
 /// Write access for the one write transaction. Pages changed here are private to the

@@ -131,6 +131,9 @@ impl PageRead for ReadTxn {
     fn page(&self, no: PageNo) -> Result<PageRef> {
         self.shared.read_page(no, self.snap)
     }
+    fn with_page<R>(&self, no: PageNo, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+        self.shared.with_page(no, self.snap, f)
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None: no bound).

@@ -12,7 +12,9 @@ use super::DEPTH_MAX;
 /// leaf, the next cell to yield (ascending) or one past it (descending).
 #[derive(Debug)]
 struct Frame {
-    page: PageRef,
+    /// The leaf's page, held while the cursor is on it. Branches are looked up again when
+    /// the cursor leaves a leaf (rarely), so a seek holds no reference to them.
+    page: Option<PageRef>,
     no: PageNo,
     idx: usize,
     /// In the leaf: the cell yielded last, so the next key is checked against it in place.
@@ -132,7 +134,7 @@ impl Cursor {
         let Some(frame) = self.stack.last() else {
             return Ok(0);
         };
-        let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
+        let node = frame.leaf()?;
         let mut prev_key = match frame.prev {
             Some(p) => Some(node.key(p)?),
             None => self.last_key.as_deref(),
@@ -177,7 +179,7 @@ impl Cursor {
             let Some(frame) = self.stack.last() else {
                 return Ok(false);
             };
-            let node = Node::open_as(&frame.page, frame.no, NodeKind::Leaf)?;
+            let node = frame.leaf()?;
             let at = if self.reverse {
                 frame.idx.checked_sub(1)
             } else {
@@ -245,44 +247,48 @@ impl Cursor {
     /// bound when `by_bound`, else along first children (last when reversed).
     fn descend(&mut self, tx: &impl PageRead, mut no: PageNo, by_bound: bool) -> Result<()> {
         const UNBOUNDED: &Bound<Vec<u8>> = &Bound::Unbounded;
+        let reverse = self.reverse;
         while self.stack.len() < DEPTH_MAX {
-            let page = tx.page(no)?;
-            let node = Node::open(&page, no)?;
-            let bound = match (by_bound, self.reverse) {
+            let bound = match (by_bound, reverse) {
                 (false, _) => UNBOUNDED,
                 (true, true) => &self.upper,
                 (true, false) => &self.lower,
             };
-            let idx = match (node.kind, bound) {
-                (NodeKind::Branch, Bound::Included(k) | Bound::Excluded(k)) => {
-                    node.child_index(k)?
+            let branch = tx.with_page(no, |body| {
+                let node = Node::open(body, no)?;
+                if node.kind != NodeKind::Branch {
+                    return Ok(None);
                 }
-                (NodeKind::Branch, Bound::Unbounded) => {
-                    if self.reverse {
-                        node.count
-                    } else {
-                        0
-                    }
-                }
-                (NodeKind::Leaf, _) => leaf_start(&node, bound, self.reverse)?,
-            };
-            let child = match node.kind {
-                NodeKind::Leaf if node.count == 0 && !self.stack.is_empty() => {
-                    return Err(Error::page(no, "empty leaf below the root"));
-                }
-                NodeKind::Leaf => None,
-                NodeKind::Branch => Some(node.child(idx)?),
-            };
+                let idx = match bound {
+                    Bound::Included(k) | Bound::Excluded(k) => node.child_index(k)?,
+                    Bound::Unbounded if reverse => node.count,
+                    Bound::Unbounded => 0,
+                };
+                Ok(Some((idx, node.child(idx)?)))
+            })?;
+            if let Some((idx, child)) = branch {
+                self.stack.push(Frame {
+                    page: None,
+                    no,
+                    idx,
+                    prev: None,
+                });
+                no = child;
+                continue;
+            }
+            let page = tx.page(no)?;
+            let node = Node::open_as(&page, no, NodeKind::Leaf)?;
+            if node.count == 0 && !self.stack.is_empty() {
+                return Err(Error::page(no, "empty leaf below the root"));
+            }
+            let idx = leaf_start(&node, bound, reverse)?;
             self.stack.push(Frame {
-                page,
+                page: Some(page),
                 no,
                 idx,
                 prev: None,
             });
-            match child {
-                Some(c) => no = c,
-                None => return Ok(()),
-            }
+            return Ok(());
         }
         Err(Error::page(
             no,
@@ -293,22 +299,37 @@ impl Cursor {
     /// Leaves the current leaf for the next one in scan order. False at the end of the tree.
     fn move_leaf(&mut self, tx: &impl PageRead) -> Result<bool> {
         self.stack.pop();
+        let reverse = self.reverse;
         while let Some(frame) = self.stack.last_mut() {
-            let node = Node::open_as(&frame.page, frame.no, NodeKind::Branch)?;
-            let next = if self.reverse {
-                frame.idx.checked_sub(1)
-            } else {
-                (frame.idx < node.count).then_some(frame.idx + 1)
-            };
-            if let Some(idx) = next {
-                frame.idx = idx;
-                let child = node.child(idx)?;
+            let (no, idx) = (frame.no, frame.idx);
+            let next = tx.with_page(no, |body| {
+                let node = Node::open_as(body, no, NodeKind::Branch)?;
+                let next = if reverse {
+                    idx.checked_sub(1)
+                } else {
+                    (idx < node.count).then_some(idx + 1)
+                };
+                next.map(|i| Ok((i, node.child(i)?))).transpose()
+            })?;
+            if let Some((i, child)) = next {
+                frame.idx = i;
                 self.descend(tx, child, false)?;
                 return Ok(true);
             }
             self.stack.pop();
         }
         Ok(false)
+    }
+}
+
+impl Frame {
+    /// The leaf this frame holds.
+    fn leaf(&self) -> Result<Node<'_>> {
+        let page = self
+            .page
+            .as_ref()
+            .ok_or_else(|| Error::page(self.no, "cursor frame without its leaf"))?;
+        Node::open_as(page, self.no, NodeKind::Leaf)
     }
 }
 

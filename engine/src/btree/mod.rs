@@ -103,23 +103,40 @@ pub(crate) fn get_into(
     key: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<bool> {
+    /// Where one page sent the lookup.
+    enum Step {
+        Child(PageNo),
+        Done(bool),
+        Overflow { len: usize, head: PageNo },
+    }
     check_key(key)?;
     out.clear();
     let mut no = root;
     for _ in 0..DEPTH_MAX {
-        let page = tx.page(no)?;
-        let node = Node::open(&page, no)?;
-        match node.kind {
-            NodeKind::Branch => no = node.child(node.child_index(key)?)?,
-            NodeKind::Leaf => {
-                let (i, found) = node.search(key)?;
-                if found {
-                    match node.leaf_cell(i)?.value {
-                        Value::Inline(v) => out.extend_from_slice(v),
-                        Value::Overflow { len, head } => *out = overflow::read(tx, no, head, len)?,
-                    }
+        // Each page is only looked at, never kept: a cache hit takes no reference.
+        let step = tx.with_page(no, |body| {
+            let node = Node::open(body, no)?;
+            if node.kind == NodeKind::Branch {
+                return Ok(Step::Child(node.child(node.child_index(key)?)?));
+            }
+            let (i, found) = node.search(key)?;
+            if !found {
+                return Ok(Step::Done(false));
+            }
+            Ok(match node.leaf_cell(i)?.value {
+                Value::Inline(v) => {
+                    out.extend_from_slice(v);
+                    Step::Done(true)
                 }
-                return Ok(found);
+                Value::Overflow { len, head } => Step::Overflow { len, head },
+            })
+        })?;
+        match step {
+            Step::Child(child) => no = child,
+            Step::Done(found) => return Ok(found),
+            Step::Overflow { len, head } => {
+                *out = overflow::read(tx, no, head, len)?;
+                return Ok(true);
             }
         }
     }
