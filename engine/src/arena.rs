@@ -170,7 +170,8 @@ impl SharedPage {
 
     /// The bytes for writing, copied first when another holder shares them.
     pub(crate) fn make_mut(&mut self) -> &mut [u8] {
-        let mem: &mut [u8] = &mut **Arc::make_mut(&mut self.mem);
+        let mem: &mut PageMem = Arc::make_mut(&mut self.mem);
+        let mem: &mut [u8] = mem;
         debug_assert_eq!(mem.len(), self.len);
         // A copy lives elsewhere: from now on point at whatever `mem` holds, and hand out
         // the bytes through that same pointer so later reads through it stay valid.
