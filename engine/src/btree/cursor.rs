@@ -34,8 +34,12 @@ pub(crate) struct Cursor {
     started: bool,
     done: bool,
     stack: Vec<Frame>,
-    /// The last key returned, to prove progress on a damaged tree.
-    last_key: Option<Vec<u8>>,
+    /// The leaf left last and the index of the last key yielded from it: the next leaf's
+    /// first key must come after that key (progress on a damaged tree). Held, not copied.
+    last_leaf: Option<(PageRef, PageNo, usize)>,
+    /// How many branch levels lie above the leaves, once a descent has found out: a later
+    /// descent then fetches the leaf directly instead of looking at it first.
+    leaf_depth: Option<usize>,
 }
 
 impl Cursor {
@@ -54,7 +58,8 @@ impl Cursor {
             done: false,
             // Typical trees are 3-4 levels deep; the stack grows if a tree is deeper.
             stack: Vec::with_capacity(4),
-            last_key: None,
+            last_leaf: None,
+            leaf_depth: None,
         }
     }
 
@@ -137,7 +142,7 @@ impl Cursor {
         let node = frame.leaf()?;
         let mut prev_key = match frame.prev {
             Some(p) => Some(node.key(p)?),
-            None => self.last_key.as_deref(),
+            None => last_leaf_key(self.last_leaf.as_ref())?,
         };
         let (start, no) = (frame.idx, frame.no);
         let mut i = start;
@@ -187,10 +192,8 @@ impl Cursor {
             };
             let Some(i) = at else {
                 // Keep this leaf's last key: the next leaf's first key must come after it.
-                if let Some(p) = frame.prev {
-                    let last = self.last_key.get_or_insert_with(Vec::new);
-                    last.clear();
-                    last.extend_from_slice(node.key(p)?);
+                if let (Some(p), Some(page)) = (frame.prev, frame.page.clone()) {
+                    self.last_leaf = Some((page, frame.no, p));
                 }
                 if !self.move_leaf(tx)? {
                     return Ok(false);
@@ -203,7 +206,7 @@ impl Cursor {
             }
             let prev_key = match frame.prev {
                 Some(p) => Some(node.key(p)?),
-                None => self.last_key.as_deref(),
+                None => last_leaf_key(self.last_leaf.as_ref())?,
             };
             check_order(self.reverse, prev_key, cell.key, frame.no)?;
             match cell.value {
@@ -254,18 +257,23 @@ impl Cursor {
                 (true, true) => &self.upper,
                 (true, false) => &self.lower,
             };
-            let branch = tx.with_page(no, |body| {
-                let node = Node::open(body, no)?;
-                if node.kind != NodeKind::Branch {
-                    return Ok(None);
-                }
-                let idx = match bound {
-                    Bound::Included(k) | Bound::Excluded(k) => node.child_index(k)?,
-                    Bound::Unbounded if reverse => node.count,
-                    Bound::Unbounded => 0,
-                };
-                Ok(Some((idx, node.child(idx)?)))
-            })?;
+            let known_leaf = self.leaf_depth == Some(self.stack.len());
+            let branch = if known_leaf {
+                None
+            } else {
+                tx.with_page(no, |body| {
+                    let node = Node::open(body, no)?;
+                    if node.kind != NodeKind::Branch {
+                        return Ok(None);
+                    }
+                    let idx = match bound {
+                        Bound::Included(k) | Bound::Excluded(k) => node.child_index(k)?,
+                        Bound::Unbounded if reverse => node.count,
+                        Bound::Unbounded => 0,
+                    };
+                    Ok(Some((idx, node.child(idx)?)))
+                })?
+            };
             if let Some((idx, child)) = branch {
                 self.stack.push(Frame {
                     page: None,
@@ -282,6 +290,7 @@ impl Cursor {
                 return Err(Error::page(no, "empty leaf below the root"));
             }
             let idx = leaf_start(&node, bound, reverse)?;
+            self.leaf_depth = Some(self.stack.len());
             self.stack.push(Frame {
                 page: Some(page),
                 no,
@@ -320,6 +329,14 @@ impl Cursor {
         }
         Ok(false)
     }
+}
+
+/// The key [`Cursor::last_leaf`] points at, if any.
+fn last_leaf_key(last: Option<&(PageRef, PageNo, usize)>) -> Result<Option<&[u8]>> {
+    let Some((page, no, i)) = last else {
+        return Ok(None);
+    };
+    Ok(Some(Node::open_as(page, *no, NodeKind::Leaf)?.key(*i)?))
 }
 
 impl Frame {
