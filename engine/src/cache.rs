@@ -182,6 +182,15 @@ impl PageCache {
         Some(f(&slot.page))
     }
 
+    /// Runs `f` on the cached image at `loc`, if any, without counting a hit or marking it
+    /// used: for hints such as prefetching.
+    pub(crate) fn peek(&self, loc: Loc, f: impl FnOnce(&PageBuf)) {
+        let shard = self.shard(loc).read();
+        if let Some(i) = shard.find(loc) {
+            f(&shard.slots[i].page);
+        }
+    }
+
     /// Inserts or replaces the image at `loc`, evicting by CLOCK when the shard is full.
     pub(crate) fn insert(&self, loc: Loc, page: PageBuf) {
         let mut shard = self.shard(loc).write();

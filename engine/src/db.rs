@@ -687,6 +687,20 @@ impl Shared {
         }
     }
 
+    /// Starts loading page `no` as of `snap` into the CPU cache when it is in the page
+    /// cache; nothing otherwise.
+    pub(crate) fn prefetch_page(&self, no: PageNo, snap: u64) {
+        let index = self.index.read();
+        let loc = match index.lookup(no, snap) {
+            Some(frame) => Loc::Wal {
+                generation: index.generation,
+                frame,
+            },
+            None => Loc::Main(no),
+        };
+        self.cache.peek(loc, PageBuf::prefetch);
+    }
+
     /// Reads a page image from storage and verifies it.
     fn load(&self, loc: Loc, no: PageNo) -> Result<PageBuf> {
         let (file, offset) = match loc {

@@ -131,6 +131,12 @@ impl PageBuf {
         &self.buf.bytes()[PAGE_HEADER_LEN..]
     }
 
+    /// Starts loading the page's first lines (see [`SharedPage::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        self.buf.prefetch();
+    }
+
     /// The body, copied first if another holder shares it.
     pub(crate) fn body_mut(&mut self) -> &mut [u8] {
         &mut self.buf.make_mut()[PAGE_HEADER_LEN..]
@@ -203,6 +209,11 @@ pub(crate) trait PageRead {
         Self: Sized,
     {
         f(&self.page(no)?)
+    }
+
+    /// A hint that page `no` will be read soon: starts loading it when it is cached.
+    fn prefetch(&self, no: PageNo) {
+        let _ = no;
     }
 }
 

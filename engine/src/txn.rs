@@ -134,6 +134,9 @@ impl PageRead for ReadTxn {
     fn with_page<R>(&self, no: PageNo, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
         self.shared.with_page(no, self.snap, f)
     }
+    fn prefetch(&self, no: PageNo) {
+        self.shared.prefetch_page(no, self.snap);
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None: no bound).

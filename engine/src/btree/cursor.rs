@@ -108,8 +108,13 @@ impl Cursor {
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<usize> {
         let mut count = 0;
+        let mut prefetched = false;
         while count < count_max && !self.done {
             if self.started && !self.reverse {
+                if !prefetched {
+                    prefetched = true;
+                    self.prefetch_next_leaf(tx, count_max - count);
+                }
                 match self.leaf_run(count_max - count, visit) {
                     Ok(n) => count += n,
                     Err(e) => {
@@ -129,6 +134,32 @@ impl Cursor {
         }
         debug_assert!(count <= count_max);
         Ok(count)
+    }
+
+    /// When the current leaf holds fewer than `wanted` more entries, starts loading the next
+    /// leaf, so its cache misses overlap the work on this one. Only a hint: errors are left
+    /// for the step that really moves there.
+    fn prefetch_next_leaf(&self, tx: &impl PageRead, wanted: usize) {
+        let [.., parent, leaf] = self.stack.as_slice() else {
+            return;
+        };
+        let Some(page) = &leaf.page else {
+            return;
+        };
+        let Ok(node) = Node::open_as(page, leaf.no, NodeKind::Leaf) else {
+            return;
+        };
+        if node.count.saturating_sub(leaf.idx) >= wanted {
+            return;
+        }
+        let (no, idx) = (parent.no, parent.idx);
+        let next = tx.with_page(no, |body| {
+            let node = Node::open_as(body, no, NodeKind::Branch)?;
+            (idx < node.count).then(|| node.child(idx + 1)).transpose()
+        });
+        if let Ok(Some(next)) = next {
+            tx.prefetch(next);
+        }
     }
 
     /// Visits up to `count_max` inline entries of the current leaf, forward, with the same

@@ -444,19 +444,12 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Hints the CPU to start loading the cache line holding `body[at]`; a no-op elsewhere.
+/// Hints the CPU to start loading the cache line holding `body[at]` (nothing past the end).
 #[inline]
 fn prefetch(body: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
     if let Some(byte) = body.get(at) {
-        let ptr: *const i8 = std::ptr::from_ref(byte).cast();
-        // SAFETY: a prefetch is only a hint: it never faults, reads no value into the
-        // program and writes nothing, and SSE is part of the x86_64 baseline. The pointer
-        // comes from a live reference in any case.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr) };
+        crate::arena::prefetch(std::ptr::from_ref(byte));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (body, at);
 }
 
 fn set_header(body: &mut [u8], count: usize, content_start: usize, frag: usize) {
