@@ -213,9 +213,9 @@ pub(crate) fn prefetch(ptr: *const u8) {
 /// Maps a chunk advised for huge pages; `None` when the system refuses.
 fn map_chunk() -> Option<Arc<Chunk>> {
     let mut map = memmap2::MmapMut::map_anon(CHUNK_BYTES).ok()?;
-    #[cfg(target_os = "linux")]
+    // Only a hint: without it the chunk still works, on 4 KiB pages. (Miri cannot run it.)
+    #[cfg(all(target_os = "linux", not(miri)))]
     {
-        // Only a hint: without it the chunk still works, on 4 KiB pages.
         let _ = map.advise(memmap2::Advice::HugePage);
     }
     let base = NonNull::new(map.as_mut_ptr())?;
@@ -238,9 +238,13 @@ fn take_slot(page_size: usize) -> Option<Slot> {
 
 fn give_back(page_size: usize, chunk_index: usize, slot: u32) {
     let mut pools = POOLS.lock();
-    if let Some(pool) = pools.iter_mut().find(|p| p.page_size == page_size) {
-        pool.give_back(chunk_index, slot);
-    }
+    let unmapped = pools
+        .iter_mut()
+        .find(|p| p.page_size == page_size)
+        .and_then(|pool| pool.give_back(chunk_index, slot));
+    // Unmap after unlocking: other threads' pages need not wait for the system call.
+    drop(pools);
+    drop(unmapped);
 }
 
 impl Pool {
@@ -262,26 +266,36 @@ impl Pool {
             self.add_chunk()?;
         }
         let index = *self.partial.last()?;
+        // Fallible steps first: once a slot leaves the free list it must reach a `Slot`.
+        let chunk_index = u32::try_from(index).ok()?;
         let per_chunk = self.slots_per_chunk();
+        let page_size = self.page_size;
         let state = self.chunks.get_mut(index)?.as_mut()?;
-        if state.free.len() == per_chunk {
-            self.idle -= 1;
-        }
+        let all_free = state.free.len() == per_chunk;
         let slot = state.free.pop()?;
+        debug_assert!((slot as usize) < per_chunk);
+        // `offset + page_size <= CHUNK_BYTES`: the slot lies inside the mapping, so the
+        // address is inside it too (and not null, as the mapping's base is not).
+        let offset = slot as usize * page_size;
+        let ptr = state.chunk.base.as_ptr().wrapping_add(offset);
+        let Some(ptr) = NonNull::new(ptr) else {
+            state.free.push(slot);
+            return None;
+        };
+        let taken = Slot {
+            ptr,
+            len: page_size,
+            chunk_index,
+            index: slot,
+            _chunk: state.chunk.clone(),
+        };
         if state.free.is_empty() {
             self.partial.pop();
         }
-        debug_assert!((slot as usize) < per_chunk);
-        let offset = slot as usize * self.page_size;
-        // `offset + page_size <= CHUNK_BYTES`: the slot lies inside the mapping.
-        let ptr = NonNull::new(state.chunk.base.as_ptr().wrapping_add(offset))?;
-        Some(Slot {
-            ptr,
-            len: self.page_size,
-            chunk_index: u32::try_from(index).ok()?,
-            index: slot,
-            _chunk: state.chunk.clone(),
-        })
+        if all_free {
+            self.idle -= 1;
+        }
+        Some(taken)
     }
 
     /// Maps one more chunk into a vacant entry (or a new one), all of it free.
@@ -306,26 +320,30 @@ impl Pool {
         Some(())
     }
 
-    fn give_back(&mut self, index: usize, slot: u32) {
+    /// Returns the slot; hands back a chunk that became idle past [`CHUNKS_IDLE_MAX`], for
+    /// the caller to unmap once the pool is unlocked.
+    fn give_back(&mut self, index: usize, slot: u32) -> Option<Arc<Chunk>> {
         let per_chunk = self.slots_per_chunk();
         let Some(Some(state)) = self.chunks.get_mut(index) else {
             debug_assert!(false, "slot returned to a chunk that is gone");
-            return;
+            return None;
         };
         debug_assert!(!state.free.contains(&slot), "slot {slot} freed twice");
         state.free.push(slot);
         if state.free.len() == 1 {
             self.partial.push(index);
         }
+        let mut unmapped = None;
         if state.free.len() == per_chunk {
             self.idle += 1;
             if self.idle > CHUNKS_IDLE_MAX {
-                self.chunks[index] = None;
+                unmapped = self.chunks[index].take().map(|s| s.chunk);
                 self.partial.retain(|&i| i != index);
                 self.idle -= 1;
             }
         }
         debug_assert!(self.idle <= CHUNKS_IDLE_MAX);
+        unmapped
     }
 }
 
