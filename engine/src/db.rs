@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
 
 use crate::cache::{IntMap, Loc, PageCache};
 use crate::error::{Error, Location, Result};
@@ -27,6 +27,17 @@ pub(crate) struct WalIndex {
 }
 
 impl WalIndex {
+    /// Where snapshot `snap` finds page `no`: its newest committed frame, else the main file.
+    pub(crate) fn loc(&self, no: PageNo, snap: u64) -> Loc {
+        match self.lookup(no, snap) {
+            Some(frame) => Loc::Wal {
+                generation: self.generation,
+                frame,
+            },
+            None => Loc::Main(no),
+        }
+    }
+
     /// The newest frame of `no` committed at or before `snap`.
     pub(crate) fn lookup(&self, no: PageNo, snap: u64) -> Option<u64> {
         let versions = self.pages.get(&no)?;
@@ -640,20 +651,25 @@ impl Shared {
         // The read lock is held across the load so a WAL reset cannot reuse the frame
         // between the lookup and the read.
         let index = self.index.read();
-        let loc = match index.lookup(no, snap) {
-            Some(frame) => Loc::Wal {
-                generation: index.generation,
-                frame,
-            },
-            None => Loc::Main(no),
-        };
+        let loc = index.loc(no, snap);
         if let Some(page) = self.cache.get(loc) {
             return Ok(PageRef(page));
         }
+        self.load_and_cache(index, loc, no).map(PageRef)
+    }
+
+    /// A cache miss: reads `loc` while `index` is still held (so a WAL reset cannot reuse
+    /// the frame meanwhile), then caches it.
+    fn load_and_cache(
+        &self,
+        index: RwLockReadGuard<'_, WalIndex>,
+        loc: Loc,
+        no: PageNo,
+    ) -> Result<PageBuf> {
         let page = self.load(loc, no)?;
         drop(index);
         self.cache.insert(loc, page.clone());
-        Ok(PageRef(page))
+        Ok(page)
     }
 
     /// [`Shared::read_page`] for a caller that only looks: `f` runs under the cache shard's
@@ -665,13 +681,7 @@ impl Shared {
         f: impl FnOnce(&[u8]) -> Result<R>,
     ) -> Result<R> {
         let index = self.index.read();
-        let loc = match index.lookup(no, snap) {
-            Some(frame) => Loc::Wal {
-                generation: index.generation,
-                frame,
-            },
-            None => Loc::Main(no),
-        };
+        let loc = index.loc(no, snap);
         let mut f = Some(f);
         let hit = self
             .cache
@@ -679,10 +689,9 @@ impl Shared {
         if let Some(Some(result)) = hit {
             return result;
         }
-        drop(index);
-        let page = self.read_page(no, snap)?;
+        let page = self.load_and_cache(index, loc, no)?;
         match f.take() {
-            Some(f) => f(&page),
+            Some(f) => f(page.body()),
             None => Err(Error::page(no, "page visitor ran twice")),
         }
     }
@@ -691,13 +700,7 @@ impl Shared {
     /// cache; nothing otherwise.
     pub(crate) fn prefetch_page(&self, no: PageNo, snap: u64) {
         let index = self.index.read();
-        let loc = match index.lookup(no, snap) {
-            Some(frame) => Loc::Wal {
-                generation: index.generation,
-                frame,
-            },
-            None => Loc::Main(no),
-        };
+        let loc = index.loc(no, snap);
         self.cache.peek(loc, PageBuf::prefetch);
     }
 
