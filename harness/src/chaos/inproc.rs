@@ -57,7 +57,7 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         let model = pl.model.clone().unwrap_or_else(|| preset.model());
         rig.label = format!("power_loss cycle {c} ({preset:?}, seed {})", ctx.seed);
         rig.run(ctx.commits)?;
-        let planned = rig.plan.crash_at_op.filter(|_| rig.storage.is_crashed());
+        let planned = rig.storage.crash_at_op().filter(|_| rig.storage.is_crashed());
         let at_op = planned.unwrap_or_else(|| rig.storage.ops_total());
         let mut image = rig.crash(&model);
         let in_recovery = pl.crash_in_recovery_every > 0
@@ -73,14 +73,9 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             kind.push_str("+crash_in_recovery");
         }
         let plan = if pl.torn_tail {
-            // The next cycle's crash lands at a seeded I/O inside its commits: often between a
-            // commit's WAL append and its fsync, leaving a torn tail.
             let next = pl.presets[((c + 1) as usize) % pl.presets.len()];
             let next = pl.model.clone().unwrap_or_else(|| next.model());
-            let open_ops = rig.ops_to_open(&image);
-            let at = open_ops + 1 + rig.below(ctx.commits * OPS_PER_COMMIT_EST);
             FaultPlan {
-                crash_at_op: Some(at),
                 crash: CrashSpec::Model(next),
                 ..FaultPlan::default()
             }
@@ -89,6 +84,13 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         };
         if !rig.reopen(&image, plan, &kind, at_op)? {
             rig = fresh(ctx, rig, FaultPlan::default(), c + 1)?;
+        } else if pl.torn_tail {
+            // The next cycle's crash lands at a seeded I/O inside its commits: often between a
+            // commit's WAL append and its fsync, leaving a torn tail. It is armed only now,
+            // after recovery and verification, so it never cuts the checks short (a crash
+            // inside verification once read as "tables missing after recovery").
+            let at = rig.storage.ops_total() + 1 + rig.below(ctx.commits * OPS_PER_COMMIT_EST);
+            rig.storage.arm_crash_at(at);
         }
     }
     finish_off_mode(&mut rig, pl.cycles);

@@ -774,7 +774,13 @@ impl Rig {
             return Ok(());
         }
         let (Ok(kv), Ok(marks)) = tables else {
-            let detail = format!("{}: tables missing after recovery", self.label);
+            let why = [tables.0.err(), tables.1.err()];
+            let why: Vec<String> = why.iter().flatten().map(ToString::to_string).collect();
+            let detail = format!(
+                "{}: tables missing after recovery: {}",
+                self.label,
+                why.join("; ")
+            );
             self.out.tally.fail(names::DURABILITY, detail);
             return Ok(());
         };

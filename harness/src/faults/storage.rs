@@ -70,6 +70,9 @@ struct Shared {
     /// one atomic increment and this branch.
     slow: AtomicBool,
     crashed: AtomicBool,
+    /// The I/O operation that loses power (0: none): the plan's `crash_at_op`, or one armed
+    /// later with [`FaultStorage::arm_crash_at`].
+    crash_at: AtomicU64,
     ops: AtomicU64,
     writes: AtomicU64,
     bytes_written: AtomicU64,
@@ -146,16 +149,17 @@ impl FaultStorage {
         };
         let shared = Shared {
             inner,
-            plan,
             seed,
             slow: AtomicBool::new(slow),
             crashed: AtomicBool::new(false),
+            crash_at: AtomicU64::new(plan.crash_at_op.unwrap_or(0)),
             ops: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             space_bytes_max: AtomicU64::new(space),
             refused_after_crash: AtomicU64::new(0),
             state: Mutex::new(state),
+            plan,
         };
         FaultStorage {
             shared: Arc::new(shared),
@@ -274,6 +278,21 @@ impl FaultStorage {
         self.crash(&self.shared.plan.crash.model())
     }
 
+    /// Loses power at I/O operation `op` (counted like [`FaultStorage::ops_total`]) under the
+    /// plan's `crash` model. A runner arms the crash once its own setup and verification
+    /// are done, so the power loss lands in the workload and never in the checks.
+    pub fn arm_crash_at(&self, op: u64) {
+        debug_assert!(op > self.ops_total(), "a crash armed in the past never fires");
+        self.shared.crash_at.store(op, Ordering::Release);
+        self.shared.slow.store(true, Ordering::Release);
+    }
+
+    /// The operation armed to lose power, if any.
+    #[must_use]
+    pub fn crash_at_op(&self) -> Option<u64> {
+        Some(self.shared.crash_at.load(Ordering::Acquire)).filter(|&op| op != 0)
+    }
+
     /// The image of the last crash (from `crash_at_op` or a call to `crash`).
     #[must_use]
     pub fn crash_image(&self) -> Option<MemStorage> {
@@ -315,7 +334,7 @@ impl Shared {
             // A planned flip on a file not created yet is a no-op, not a failure of this op.
             let _ = self.flip_locked(state, &file, bits, op);
         }
-        if self.plan.crash_at_op == Some(op) {
+        if self.crash_at.load(Ordering::Acquire) == op {
             let image = self.crash_locked(state, &self.plan.crash.model(), op);
             debug_assert!(state.crash_image.is_some() && self.crashed.load(Ordering::Relaxed));
             drop(image);
