@@ -51,9 +51,7 @@ impl Shared {
         self.sync_main()?;
         if full {
             // Step 4: a new generation; a torn header here is safe because step 3 is done.
-            self.reset_wal(w, generation, salt).inspect_err(|_| {
-                self.poisoned.store(true, Ordering::Release);
-            })?;
+            self.reset_wal(w, generation, salt)?;
         } else {
             self.index.write().backfilled_txn = limit;
         }
@@ -220,6 +218,12 @@ impl Shared {
     }
 
     /// Starts WAL generation `generation + 1` with a fresh salt.
+    ///
+    /// A failed header write (a full disk on a copy-on-write file system) leaves the old
+    /// generation in force and the database usable: the index still names it, and the
+    /// header on disk is either the old one or torn, which recovery reads through frame 0's
+    /// salt. Any failure after the header is written poisons the database, because the
+    /// header on disk may then name a generation the index does not.
     fn reset_wal(&self, w: &mut WriterState, generation: u64, old_salt: u64) -> Result<()> {
         let next = generation + 1;
         let salt = crate::db::make_salt(self.opts.salt_seed, next, old_salt);
@@ -231,15 +235,9 @@ impl Shared {
         self.wal
             .write_at(&header.encode(), 0)
             .map_err(|e| Error::io("wal reset", e))?;
-        let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
-        if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
-            w.wal_allocated = 0;
-            self.wal
-                .set_len(WAL_HEADER_LEN)
-                .map_err(|e| Error::io("wal truncate", e))?;
-        }
-        self.wal.sync().map_err(|e| Error::io("wal sync", e))?;
-        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.finish_reset(w).inspect_err(|_| {
+            self.poisoned.store(true, Ordering::Release);
+        })?;
         let mut index = self.index.write();
         index.generation = next;
         index.salt = salt;
@@ -249,6 +247,21 @@ impl Shared {
         self.cache.purge_wal();
         w.generation_lsn = w.lsn;
         self.note_gauges(w);
+        Ok(())
+    }
+
+    /// The steps of a WAL reset after the new header is written: truncate the WAL if it
+    /// grew past twice the checkpoint threshold, then make the header durable.
+    fn finish_reset(&self, w: &mut WriterState) -> Result<()> {
+        let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
+        if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
+            w.wal_allocated = 0;
+            self.wal
+                .set_len(WAL_HEADER_LEN)
+                .map_err(|e| Error::io("wal truncate", e))?;
+        }
+        self.wal.sync().map_err(|e| Error::io("wal sync", e))?;
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -17,6 +17,8 @@ struct Switches {
     sync_delay_ms: AtomicU64,
     fail_next_sync: AtomicBool,
     disk_full: AtomicBool,
+    /// Only the WAL header write (offset 0 of `db-wal`) meets a full disk.
+    wal_header_full: AtomicBool,
     syncs: AtomicU64,
 }
 
@@ -30,6 +32,7 @@ struct Faulty {
 struct FaultyFile {
     inner: Arc<dyn StorageFile>,
     sw: Arc<Switches>,
+    is_wal: bool,
 }
 
 impl Storage for Faulty {
@@ -38,6 +41,7 @@ impl Storage for Faulty {
         Ok(Arc::new(FaultyFile {
             inner,
             sw: self.sw.clone(),
+            is_wal: name.ends_with("-wal"),
         }))
     }
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -56,7 +60,8 @@ impl StorageFile for FaultyFile {
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.sw.disk_full.load(Ordering::SeqCst) {
+        let header = self.is_wal && offset == 0 && self.sw.wal_header_full.load(Ordering::SeqCst);
+        if self.sw.disk_full.load(Ordering::SeqCst) || header {
             return Err(io::Error::from_raw_os_error(28));
         }
         self.inner.write_at(buf, offset)
@@ -189,6 +194,45 @@ fn disk_full_fails_commit_then_recovers_without_restart() -> TestResult {
     let db = open(&mem, &sw, Options::default())?;
     assert!(db.check_integrity()?.is_ok());
     assert_eq!(db.begin_read()?.get(&t, b"after")?, Some(b"3".to_vec()));
+    Ok(())
+}
+
+/// A full disk on the WAL header write of a checkpoint's reset (copy-on-write file systems
+/// allocate even for overwrites) is `DiskFull`, not poison: the old generation stays in
+/// force and the same open database commits on (`harness run faults/enospc --seed 1021`).
+#[test]
+fn disk_full_at_wal_reset_keeps_the_database_usable() -> TestResult {
+    let (mem, sw) = (MemStorage::new(), Arc::new(Switches::default()));
+    let opts = Options {
+        checkpoint_in_background: false,
+        ..Options::default()
+    };
+    let db = open(&mem, &sw, opts.clone())?;
+    let mut tx = db.begin_write()?;
+    let t = tx.create_table("kv")?;
+    tx.put(&t, b"before", b"1")?;
+    tx.commit()?;
+    sw.wal_header_full.store(true, Ordering::SeqCst);
+    let err = db
+        .checkpoint()
+        .err()
+        .ok_or("reset on a full disk succeeded")?;
+    assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+    let mut tx = db.begin_write()?;
+    tx.put(&t, b"after", b"2")?;
+    tx.commit()?;
+    sw.wal_header_full.store(false, Ordering::SeqCst);
+    db.checkpoint()?;
+    let mut tx = db.begin_write()?;
+    tx.put(&t, b"last", b"3")?;
+    tx.commit()?;
+    drop(db);
+    let db = open(&mem, &sw, opts)?;
+    assert!(db.check_integrity()?.is_ok());
+    let r = db.begin_read()?;
+    for (k, v) in [(&b"before"[..], b"1"), (b"after", b"2"), (b"last", b"3")] {
+        assert_eq!(r.get(&t, k)?, Some(v.to_vec()));
+    }
     Ok(())
 }
 

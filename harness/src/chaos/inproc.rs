@@ -57,7 +57,10 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         let model = pl.model.clone().unwrap_or_else(|| preset.model());
         rig.label = format!("power_loss cycle {c} ({preset:?}, seed {})", ctx.seed);
         rig.run(ctx.commits)?;
-        let planned = rig.storage.crash_at_op().filter(|_| rig.storage.is_crashed());
+        let planned = rig
+            .storage
+            .crash_at_op()
+            .filter(|_| rig.storage.is_crashed());
         let at_op = planned.unwrap_or_else(|| rig.storage.ops_total());
         let mut image = rig.crash(&model);
         let in_recovery = pl.crash_in_recovery_every > 0

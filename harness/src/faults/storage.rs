@@ -282,7 +282,10 @@ impl FaultStorage {
     /// plan's `crash` model. A runner arms the crash once its own setup and verification
     /// are done, so the power loss lands in the workload and never in the checks.
     pub fn arm_crash_at(&self, op: u64) {
-        debug_assert!(op > self.ops_total(), "a crash armed in the past never fires");
+        debug_assert!(
+            op > self.ops_total(),
+            "a crash armed in the past never fires"
+        );
         self.shared.crash_at.store(op, Ordering::Release);
         self.shared.slow.store(true, Ordering::Release);
     }
