@@ -179,9 +179,10 @@ pub fn run_enospc(ctx: &Ctx, episodes: u64) -> Result<ChaosOutcome> {
     let mut out = ChaosOutcome::default();
     for e in 0..episodes {
         let probe = crate::faults::rng::hash(ctx.seed, 0xE05, e);
+        // Counted from the end of the setup, when the fault is armed.
         let enospc = if e % 2 == 0 {
             EnospcPlan {
-                at_write: Some(30 + probe % (ctx.commits * 2).max(1)),
+                at_write: Some(1 + probe % (ctx.commits * 2).max(1)),
                 bytes_max: None,
             }
         } else {
@@ -191,16 +192,13 @@ pub fn run_enospc(ctx: &Ctx, episodes: u64) -> Result<ChaosOutcome> {
             }
         };
         let what = format!("{enospc:?}");
-        let mut rig = ctx.rig(
-            FaultPlan {
-                enospc: Some(enospc),
-                ..FaultPlan::default()
-            },
-            2000 + e,
-        )?;
+        let mut rig = ctx.rig(FaultPlan::default(), 2000 + e)?;
         rig.label = format!("enospc episode {e} ({what}, seed {})", ctx.seed);
+        // The disk fills only once the setup is done: the fault is for the workload, and a
+        // setup that met it would abort the run instead of judging the engine.
         rig.setup()
             .with_context(|| format!("enospc episode {e}: setup"))?;
+        rig.storage.arm_enospc(&enospc);
         let failed = rig.run(ctx.commits * ENOSPC_COMMITS_FACTOR)?;
         judge_disk_full(&mut rig, ctx, failed)?;
         let at_op = rig.storage.ops_total();

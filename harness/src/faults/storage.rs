@@ -73,6 +73,9 @@ struct Shared {
     /// The I/O operation that loses power (0: none): the plan's `crash_at_op`, or one armed
     /// later with [`FaultStorage::arm_crash_at`].
     crash_at: AtomicU64,
+    /// The write that finds the disk full (0: none): the plan's `enospc.at_write`, or one
+    /// armed later with [`FaultStorage::arm_enospc`].
+    enospc_at_write: AtomicU64,
     ops: AtomicU64,
     writes: AtomicU64,
     bytes_written: AtomicU64,
@@ -143,6 +146,7 @@ impl FaultStorage {
             .as_ref()
             .and_then(|e| e.bytes_max)
             .unwrap_or(u64::MAX);
+        let at_write = plan.enospc.as_ref().and_then(|e| e.at_write).unwrap_or(0);
         let state = State {
             latent: plan.latent.clone(),
             ..State::default()
@@ -153,6 +157,7 @@ impl FaultStorage {
             slow: AtomicBool::new(slow),
             crashed: AtomicBool::new(false),
             crash_at: AtomicU64::new(plan.crash_at_op.unwrap_or(0)),
+            enospc_at_write: AtomicU64::new(at_write),
             ops: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -290,6 +295,24 @@ impl FaultStorage {
         self.shared.slow.store(true, Ordering::Release);
     }
 
+    /// A full disk from now on: `at_write` counts writes from this call, `bytes_max` bytes
+    /// written from this call. A runner arms it after its own setup, so the fault meets the
+    /// workload, never the setup.
+    pub fn arm_enospc(&self, plan: &super::plan::EnospcPlan) {
+        let sh = &self.shared;
+        if let Some(at) = plan.at_write {
+            let writes = sh.writes.load(Ordering::Relaxed);
+            sh.enospc_at_write
+                .store(writes.saturating_add(at), Ordering::Release);
+        }
+        if let Some(bytes) = plan.bytes_max {
+            let written = sh.bytes_written.load(Ordering::Relaxed);
+            sh.space_bytes_max
+                .store(written.saturating_add(bytes), Ordering::Release);
+        }
+        sh.slow.store(true, Ordering::Release);
+    }
+
     /// The operation armed to lose power, if any.
     #[must_use]
     pub fn crash_at_op(&self) -> Option<u64> {
@@ -406,8 +429,7 @@ impl Shared {
     ) -> io::Result<u64> {
         self.begin(state, op, name, offset, len)?;
         let nth = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
-        let at_write = self.plan.enospc.as_ref().and_then(|e| e.at_write);
-        state.disk_full |= at_write == Some(nth);
+        state.disk_full |= self.enospc_at_write.load(Ordering::Acquire) == nth;
         let budget = self.space_bytes_max.load(Ordering::Relaxed);
         let over = self
             .bytes_written
