@@ -160,6 +160,7 @@ pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
             let file = if rig.wal_bytes() <= 64 { "db" } else { file };
             rig.storage.flip_bits(file, cs.bit_flips)?;
             rig.verify_live()?;
+            rig.note_stale_reads();
         }
         let at_op = rig.storage.ops_total();
         let image = rig.crash(&CrashPreset::Sqlite.model());
