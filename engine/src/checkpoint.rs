@@ -16,6 +16,13 @@ use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
 /// checkpoint can lag behind a writer that never lets up.
 const PRECOPY_ROUNDS_MAX: usize = 4;
 
+/// The WAL's hard bound, as a multiple of `wal_checkpoint_bytes`: past it a new write
+/// transaction first runs the checkpoint itself, waiting for the writer in turn, so neither
+/// busy committers (whose `try_lock`s the background thread can lose forever) nor a failing
+/// checkpoint (a full disk) can let the WAL grow toward `wal_bytes_max`. Four leaves the
+/// background thread room to finish first under any steady load.
+pub(crate) const WAL_BOUND_FACTOR: u64 = 4;
+
 /// Bytes per main-file write when copying runs of adjacent pages.
 const COPY_RUN_BYTES_MAX: usize = 1 << 20;
 
@@ -57,6 +64,28 @@ impl Shared {
         }
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// True when the WAL generation has passed its hard bound, [`WAL_BOUND_FACTOR`] times
+    /// the checkpoint threshold: the next writer checkpoints before it writes.
+    pub(crate) fn wal_past_bound(&self, w: &WriterState) -> bool {
+        let bound = (self.opts.wal_checkpoint_bytes).saturating_mul(WAL_BOUND_FACTOR);
+        self.wal_bytes(w) > bound
+    }
+
+    /// Run by a writer that found the WAL past its bound, before its transaction, with the
+    /// lock order of every checkpoint (serial, then writer). A checkpoint that cannot
+    /// restart the WAL because a reader needs it returns at once and the WAL grows (the
+    /// documented cost of a long reader); one that fails (a full disk) fails the
+    /// transaction before it has written anything.
+    pub(crate) fn checkpoint_past_bound(&self) -> Result<()> {
+        let _serial = self.checkpoint_serial.lock();
+        let mut w = self.writer.lock();
+        if !self.wal_past_bound(&w) {
+            return Ok(());
+        }
+        self.stats.bound_checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoint_locked(&mut w, false)
     }
 
     /// A checkpoint in two phases, for the background thread. Phase 1, beside the writer:
@@ -297,6 +326,7 @@ impl Shared {
             cache_bytes_max: self.opts.cache_bytes_max as u64,
             pages_read: s.pages_read.load(Ordering::Relaxed),
             pages_written: s.pages_written.load(Ordering::Relaxed),
+            bound_checkpoints: s.bound_checkpoints.load(Ordering::Relaxed),
             wal_frames: frames,
             wal_bytes: WAL_HEADER_LEN + frames * wal::frame_size(self.page_size),
             page_count,

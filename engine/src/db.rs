@@ -117,6 +117,8 @@ pub(crate) struct Stats {
     pub checkpoints: AtomicU64,
     pub pages_read: AtomicU64,
     pub pages_written: AtomicU64,
+    /// Checkpoints a writer ran because the WAL passed its hard bound.
+    pub bound_checkpoints: AtomicU64,
     /// Gauges kept beside the writer's state so `metrics` never waits for the writer.
     pub page_count: AtomicU64,
     pub wal_frames: AtomicU64,
@@ -296,7 +298,15 @@ impl Database {
             // Fold the log into the main file and start a new generation, so frames of a
             // torn tail can never be mistaken for frames of a later transaction.
             let mut w = shared.writer.lock();
-            shared.checkpoint_locked(&mut w, true)?;
+            match shared.checkpoint_locked(&mut w, true) {
+                Ok(()) => {}
+                // A full disk must not make the database unopenable: go on in the replayed
+                // generation and leave the checkpoint to a later commit.
+                Err(Error::DiskFull { .. }) if !adopted && !shared.is_poisoned() => {
+                    Shared::continue_generation(&mut w, &recovered);
+                }
+                Err(e) => return Err(e),
+            }
         }
         shared.note_gauges(&shared.writer.lock());
         if let Durability::Normal { millis, .. } = shared.opts.durability {
@@ -661,6 +671,20 @@ impl Shared {
         w.meta = Meta::decode(&meta_page, self.page_size)?;
         w.meta.last_txn_id = w.latest_txn;
         Ok(())
+    }
+
+    /// After an open whose checkpoint met a full disk: the writer appends to the replayed
+    /// generation instead of a new one. Its commits take ids above every id of this
+    /// generation in the file, the discarded tail included, so recovery never joins their
+    /// frames to a stale transaction; they overwrite the tail from the end of the log on.
+    fn continue_generation(w: &mut WriterState, rec: &wal::Recovered) {
+        let next = (rec.txn_id_max + 1).max(w.next_txn_id);
+        debug_assert!(next > w.latest_txn && next > rec.txn_id_max);
+        w.next_txn_id = next;
+    }
+
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
     }
 
     /// The page `no` as of commit `snap`.

@@ -134,6 +134,10 @@ pub struct Metrics {
     pub cache_bytes_max: u64,
     pub pages_read: u64,
     pub pages_written: u64,
+    /// Checkpoints a writer ran itself, before its transaction, because the WAL had passed
+    /// its hard bound (four times `wal_checkpoint_bytes`); non-zero means the background
+    /// checkpointer fell behind or checkpoints were failing.
+    pub bound_checkpoints: u64,
     pub wal_frames: u64,
     pub wal_bytes: u64,
     pub page_count: u64,

@@ -202,6 +202,10 @@ pub(crate) struct Recovered {
     pub end_frame: u64,
     /// True when frames past `end_frame` were discarded as a torn or uncommitted tail.
     pub torn_tail: bool,
+    /// The largest transaction id of any frame of this generation in the file, the discarded
+    /// tail included: a writer that goes on in this generation without a reset must use
+    /// larger ids, or recovery could join its frames to a stale tail.
+    pub txn_id_max: u64,
 }
 
 /// Scans the WAL after its header and returns the committed transactions.
@@ -254,8 +258,10 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, lax: bool) -> Resul
         }
     }
     out.torn_tail = out.end_frame < frames_total;
+    out.txn_id_max = pending_txn.unwrap_or(0).max(last_txn);
     if out.torn_tail {
-        check_tail(file, h, out.end_frame, stop, frames_total)?;
+        let tail_max = check_tail(file, h, out.end_frame, stop, frames_total)?;
+        out.txn_id_max = out.txn_id_max.max(tail_max);
     }
     debug_assert!(out.txns.windows(2).all(|w| w[0].txn_id < w[1].txn_id));
     Ok(out)
@@ -270,21 +276,27 @@ fn page_seal_ok(frame: &[u8], page_no: PageNo) -> bool {
 /// Looks past the end of the valid log for a frame that proves the tail was durable.
 ///
 /// `end` is the first frame after the last commit, `stop` the frame where the scan stopped.
+/// Returns the largest transaction id of the valid frames it saw.
 fn check_tail(
     file: &dyn StorageFile,
     h: &WalHeader,
     end: u64,
     stop: u64,
     total: u64,
-) -> Result<()> {
+) -> Result<u64> {
     debug_assert!(end <= stop && stop <= total);
     let mut scan = ChunkReader::new(file, h.page_size as usize, total);
     scan.next = stop;
+    let mut txn_id_max = 0;
     while let Some((index, bytes)) = scan.next_frame()? {
         let Some(f) = decode_frame(bytes) else {
             continue;
         };
-        if f.salt == h.salt && f.index == index && f.synced_upto > end {
+        if f.salt != h.salt || f.index != index {
+            continue;
+        }
+        txn_id_max = txn_id_max.max(f.txn_id);
+        if f.synced_upto > end {
             let offset = frame_offset(stop, h.page_size as usize);
             return Err(Error::Corruption {
                 location: Location::WalFrame {
@@ -299,7 +311,7 @@ fn check_tail(
             });
         }
     }
-    Ok(())
+    Ok(txn_id_max)
 }
 
 /// Reads frames in chunks so recovery does few, large reads.

@@ -55,7 +55,13 @@ impl std::fmt::Debug for WriteTxn {
 impl WriteTxn {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<WriteTxn> {
         shared.check_poisoned()?;
-        let w = shared.writer.lock_arc();
+        let mut w = shared.writer.lock_arc();
+        if shared.wal_past_bound(&w) {
+            // Checkpoints take `checkpoint_serial` before the writer: let go to take both.
+            drop(w);
+            shared.checkpoint_past_bound()?;
+            w = shared.writer.lock_arc();
+        }
         shared.check_poisoned()?;
         let (meta, snap) = (w.meta, w.latest_txn);
         Ok(WriteTxn {

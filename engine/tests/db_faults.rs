@@ -236,6 +236,54 @@ fn disk_full_at_wal_reset_keeps_the_database_usable() -> TestResult {
     Ok(())
 }
 
+/// A full disk does not make a database unopenable: recovery's checkpoint meets it, and
+/// the open goes on in the replayed WAL generation; commits then continue in it, and a
+/// later reopen with space replays both (`harness sweep faults/disk-full-tmpfs`).
+#[test]
+fn open_on_a_full_disk_continues_the_wal_generation() -> TestResult {
+    let (mem, sw) = (MemStorage::new(), Arc::new(Switches::default()));
+    let opts = Options {
+        checkpoint_in_background: false,
+        wal_checkpoint_bytes: 64 << 20,
+        ..Options::default()
+    };
+    let db = open(&mem, &sw, opts.clone())?;
+    let mut tx = db.begin_write()?;
+    let t = tx.create_table("kv")?;
+    tx.commit()?;
+    for i in 0..50u32 {
+        let mut tx = db.begin_write()?;
+        tx.put(&t, &i.to_be_bytes(), &[1u8; 300])?;
+        tx.commit()?;
+    }
+    drop(db);
+    sw.disk_full.store(true, Ordering::SeqCst);
+    let db = open(&mem, &sw, opts.clone())?;
+    assert_eq!(
+        db.begin_read()?.get(&t, &7u32.to_be_bytes())?,
+        Some(vec![1u8; 300])
+    );
+    sw.disk_full.store(false, Ordering::SeqCst);
+    for i in 50..60u32 {
+        let mut tx = db.begin_write()?;
+        tx.put(&t, &i.to_be_bytes(), &[2u8; 300])?;
+        tx.commit()?;
+    }
+    drop(db);
+    let db = open(&mem, &sw, opts)?;
+    assert!(db.check_integrity()?.is_ok());
+    let r = db.begin_read()?;
+    for i in 0..60u32 {
+        let want = if i < 50 { 1u8 } else { 2 };
+        assert_eq!(
+            r.get(&t, &i.to_be_bytes())?,
+            Some(vec![want; 300]),
+            "key {i}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn flipped_byte_in_main_file_is_corruption_not_data() -> TestResult {
     let mem = MemStorage::new();

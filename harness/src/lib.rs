@@ -9,4 +9,5 @@ pub mod oracle;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 pub mod workload;

@@ -34,6 +34,8 @@ enum Command {
     List,
     /// Print key indexes sampled from a distribution.
     Keys(KeysArgs),
+    /// Run scenarios over many seeds in parallel; group the failures; write sweep.json/html.
+    Sweep(SweepArgs),
     /// Run the integrity check of an engine database file.
     Verify(VerifyArgs),
     /// Internal: a chaos child process (started by `harness run`, killed with SIGKILL).
@@ -66,6 +68,43 @@ struct RunArgs {
     no_progress: bool,
 }
 
+#[derive(Args)]
+struct SweepArgs {
+    /// Scenario names (`faults/bitflip`), or `crash/*`-style prefixes ending in `/*`.
+    #[arg(required = true)]
+    scenarios: Vec<String>,
+    /// Seeds to run, both ends included: `1000..1999` (1000 seeds) or one seed `7`.
+    #[arg(long, conflicts_with_all = ["count", "from"])]
+    seeds: Option<String>,
+    /// How many seeds, from `--from` (default: a random start, printed).
+    #[arg(long)]
+    count: Option<u64>,
+    /// First seed of `--count`.
+    #[arg(long, requires = "count")]
+    from: Option<u64>,
+    /// Runs at a time (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output directory (default: reports/sweeps/<UTC timestamp>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Engine for every run (default: each scenario's).
+    #[arg(long)]
+    engine: Option<String>,
+    /// Override a scenario key in every run (as for `run`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// A run still going after this many seconds is killed and counted as aborted.
+    #[arg(long, default_value_t = 900)]
+    timeout_s: u64,
+    /// Keep the report folders of passing runs (by default only failures are kept).
+    #[arg(long)]
+    keep_passing: bool,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
 #[derive(Subcommand)]
 enum WorkerCommand {
     /// The kill -9 loop's workload.
@@ -93,6 +132,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Sweep(args) => cmd_sweep(&args),
         Command::Verify(args) => cmd_verify(&args),
         Command::Worker(WorkerCommand::Kill9(args)) => harness::chaos::kill9::worker_main(&args),
     };
@@ -217,36 +257,130 @@ fn random_seed() -> u64 {
     harness::gen::mix64(nanos ^ (u64::from(std::process::id()) << 32))
 }
 
-fn default_out_dir(name: &str) -> PathBuf {
-    let stamp: String = report::rfc3339_utc(std::time::SystemTime::now())
+/// The current UTC time as `20261201T172000Z`, for folder names.
+fn utc_stamp() -> String {
+    report::rfc3339_utc(std::time::SystemTime::now())
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    PathBuf::from("reports")
-        .join("runs")
-        .join(format!("{}-{stamp}", name.replace('/', "-")))
+        .collect()
+}
+
+fn default_out_dir(name: &str) -> PathBuf {
+    PathBuf::from("reports").join("runs").join(format!(
+        "{}-{}",
+        name.replace('/', "-"),
+        utc_stamp()
+    ))
 }
 
 fn reproduce_line(name: &str, seed: u64, args: &RunArgs) -> String {
-    let mut line = format!("harness run {} --seed {seed}", shell_quote(name));
-    if let Some(engine) = &args.engine {
-        line.push_str(&format!(" --engine {}", shell_quote(engine)));
-    }
-    for item in &args.set {
-        line.push_str(&format!(" --set {}", shell_quote(item)));
-    }
-    line
+    run::reproduce_command(name, seed, args.engine.as_deref(), &args.set)
 }
 
-fn shell_quote(s: &str) -> String {
-    let plain = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c));
-    if plain && !s.is_empty() {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+fn cmd_sweep(args: &SweepArgs) -> u8 {
+    let request = match prepare_sweep(args) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let last = request.seed_first.saturating_add(request.seed_count - 1);
+    println!(
+        "harness sweep: {} scenarios x seeds {}..={} ({} each), {} jobs, output {}",
+        request.scenarios.len(),
+        request.seed_first,
+        last,
+        request.seed_count,
+        request.jobs,
+        request.out_dir.display()
+    );
+    match harness::sweep::execute(&request) {
+        Ok(report) => {
+            print!("{}", harness::sweep::summary_text(&report));
+            println!("report: {}", request.out_dir.join("sweep.html").display());
+            if report.verdict == "pass" {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_FAIL
+        }
     }
+}
+
+/// Resolves scenario names and prefixes, the seed range, jobs and the output folder.
+fn prepare_sweep(args: &SweepArgs) -> Result<harness::sweep::SweepRequest, String> {
+    let mut scenarios = Vec::new();
+    for pattern in &args.scenarios {
+        for name in expand_scenarios(pattern)? {
+            let (_, file) = scenario::resolve(&name).map_err(|e| e.to_string())?;
+            scenario::load(&file, &args.set).map_err(|e| format!("{name}: {e}"))?;
+            if !scenarios.contains(&name) {
+                scenarios.push(name);
+            }
+        }
+    }
+    let (seed_first, seed_count) = match (&args.seeds, args.count) {
+        (Some(range), _) => parse_seed_range(range)?,
+        (None, Some(count)) => (args.from.unwrap_or_else(|| random_seed() >> 16), count),
+        (None, None) => return Err("give --seeds A..B or --count N [--from S]".to_string()),
+    };
+    let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join("sweeps").join(utc_stamp()));
+    Ok(harness::sweep::SweepRequest {
+        scenarios,
+        seed_first,
+        seed_count,
+        jobs,
+        out_dir,
+        sets: args.set.clone(),
+        engine: args.engine.clone(),
+        run_timeout: std::time::Duration::from_secs(args.timeout_s.max(1)),
+        progress: !args.no_progress,
+        keep_passing: args.keep_passing,
+        exe,
+    })
+}
+
+/// A scenario name, or every scenario under a folder for `folder/*`.
+fn expand_scenarios(pattern: &str) -> Result<Vec<String>, String> {
+    let Some(prefix) = pattern.strip_suffix("/*") else {
+        return Ok(vec![pattern.to_string()]);
+    };
+    let names: Vec<String> = scenario::list()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with(&format!("{prefix}/")))
+        .collect();
+    if names.is_empty() {
+        return Err(format!("no scenario matches {pattern}"));
+    }
+    Ok(names)
+}
+
+/// `A..B` (both ends included) or a single seed `A`.
+fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--seeds {text}: expected A..B (both included) or one seed");
+    let (a, b) = match text.split_once("..") {
+        Some((a, b)) => (a, b.trim_start_matches('=')),
+        None => (text, text),
+    };
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if b < a {
+        return Err(bad());
+    }
+    Ok((a, b - a + 1))
 }
 
 /// Most problems `verify` prints; the count of the rest is shown.

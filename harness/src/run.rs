@@ -519,3 +519,34 @@ pub fn exit_code(report: &Report) -> u8 {
         report::Verdict::Fail => 1,
     }
 }
+
+/// The one command line that reproduces a run of `scenario` with `seed`.
+#[must_use]
+pub fn reproduce_command(
+    scenario: &str,
+    seed: u64,
+    engine: Option<&str>,
+    sets: &[String],
+) -> String {
+    let mut line = format!("harness run {} --seed {seed}", shell_quote(scenario));
+    if let Some(engine) = engine {
+        line.push_str(&format!(" --engine {}", shell_quote(engine)));
+    }
+    for item in sets {
+        line.push_str(&format!(" --set {}", shell_quote(item)));
+    }
+    line
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+#[must_use]
+pub fn shell_quote(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -123,8 +123,9 @@ fn fill_and_free(
         return Ok(out);
     };
     out.notes.push(format!(
-        "tmpfs {} MiB full after {next_key} keys: {error}",
-        spec.size_mib
+        "tmpfs {} MiB full after {next_key} keys: {error} ({})",
+        spec.size_mib,
+        space(mnt)
     ));
     verify(&db, &oracle, seed, next_key, &mut out, "at disk full")?;
     std::fs::remove_file(&ballast).context("removing the ballast")?;
@@ -136,8 +137,9 @@ fn fill_and_free(
                 out.tally.fail(
                     names::DISK_FULL_RECOVERY,
                     format!(
-                        "after freeing {} MiB the open database failed: {e}",
-                        spec.ballast_mib
+                        "after freeing {} MiB the open database failed after {committed} commits: {e} ({})",
+                        spec.ballast_mib,
+                        space(mnt)
                     ),
                 );
                 break;
@@ -172,6 +174,20 @@ fn fill_and_free(
         passed: out.tally.total_failures() == 0,
     });
     Ok(out)
+}
+
+/// Free space of the mount and the sizes of the database files, for failure messages.
+fn space(mnt: &Path) -> String {
+    let free = nix::sys::statvfs::statvfs(mnt).map_or(0, |s| {
+        s.blocks_available().saturating_mul(s.fragment_size())
+    });
+    let len = |name: &str| std::fs::metadata(mnt.join(name)).map_or(0, |m| m.len());
+    format!(
+        "free {} KiB, db {} KiB, db-wal {} KiB",
+        free >> 10,
+        len("db") >> 10,
+        len("db-wal") >> 10
+    )
 }
 
 /// Inserts new keys until a commit fails; returns that error (None: the key budget ran out).

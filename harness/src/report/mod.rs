@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 mod hgrm;
-mod html;
+pub(crate) mod html;
 mod json;
 mod ratio;
 pub mod sample;
