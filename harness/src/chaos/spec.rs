@@ -39,8 +39,8 @@
 //! n_max = 5000
 //!
 //! [faults.tmpfs]                      # real ENOSPC on a small tmpfs (root only)
-//! size_mib = 16
-//! ballast_mib = 4
+//! size_mib = 24
+//! ballast_mib = 8
 //! ```
 //!
 //! The scenario's `[workload] record_count` is the number of keys, `[run] ops` the number of

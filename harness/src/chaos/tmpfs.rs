@@ -25,6 +25,13 @@ const COMMITS_AFTER_FREE: u64 = 32;
 const VALUE_BYTES: usize = 1024;
 /// The mount is at most this big: it lives in RAM.
 const SIZE_MIB_MAX: u64 = 1024;
+/// The engine's checkpoint threshold here: small, so the disk fills with a WAL near its bound.
+const WAL_CHECKPOINT_BYTES: u64 = 1 << 20;
+/// Space the engine needs, once the disk is full, to fold its WAL into the main file: up to
+/// its hard bound (four times the threshold) of new pages, plus one 1 MiB step of WAL grown
+/// ahead. A ballast smaller than this cannot prove anything: freeing it cannot let any
+/// engine with this WAL bound checkpoint.
+const FREE_BYTES_NEEDED: u64 = 4 * WAL_CHECKPOINT_BYTES + (1 << 20);
 
 /// The run needs root; the command line exits 2 with this message.
 #[derive(Debug)]
@@ -76,6 +83,12 @@ pub fn run(
         spec.size_mib > 0 && spec.size_mib <= SIZE_MIB_MAX && spec.ballast_mib < spec.size_mib,
         "faults.tmpfs: sizes"
     );
+    anyhow::ensure!(
+        spec.ballast_mib << 20 > FREE_BYTES_NEEDED,
+        "faults.tmpfs.ballast_mib must exceed {} MiB, the space the engine needs to fold its \
+         WAL in after a full disk",
+        FREE_BYTES_NEEDED >> 20
+    );
     let mnt = dir.join("tmpfs");
     std::fs::create_dir_all(&mnt)?;
     let data = format!("size={}m", spec.size_mib);
@@ -107,7 +120,7 @@ fn fill_and_free(
     let opts = Options {
         durability: Durability::Full,
         salt_seed: Some(seed),
-        wal_checkpoint_bytes: 1 << 20,
+        wal_checkpoint_bytes: WAL_CHECKPOINT_BYTES,
         ..Options::default()
     };
     let path = mnt.join("db");
