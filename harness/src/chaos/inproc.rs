@@ -144,14 +144,11 @@ pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
         let mut rig = ctx.rig(plan, 1000 + e)?;
         rig.label = format!("corruption episode {e} (seed {})", ctx.seed);
         rig.corruption_injected = cs.misdirect_probability > 0.0;
-        if let Err(err) = rig.setup() {
-            if !err.is_corruption() {
-                return Err(anyhow::anyhow!("corruption episode {e}: setup: {err}"));
-            }
-            rig.out.tally.pass(names::CHECKSUM_DETECTION, 1);
-            out.absorb(rig.out);
-            continue;
-        }
+        // Writes are misdirected only once the tables exist: damage is for the workload.
+        rig.storage.disarm();
+        rig.setup()
+            .with_context(|| format!("corruption episode {e}: setup"))?;
+        rig.storage.arm();
         rig.run(ctx.commits)?;
         if cs.bit_flips > 0 {
             let file = if e % 2 == 0 { "db" } else { "db-wal" };
@@ -295,19 +292,14 @@ pub fn run_eio(ctx: &Ctx, es: &EioSpec) -> Result<ChaosOutcome> {
         let at = 8 + crate::faults::rng::hash(ctx.seed, 0xE10, i as u64) % ctx.commits.max(1);
         set_trigger_at(&mut plan, at);
         let mut rig = ctx.rig(plan, 3000 + i as u64)?;
-        rig.label = format!("eio {kind} at #{at} (seed {})", ctx.seed);
+        rig.label = format!("eio {kind} at #{at} after setup (seed {})", ctx.seed);
         rig.io_faults_expected = true;
-        if rig.setup().is_err() {
-            rig.out.tally.fail(
-                names::FSYNC_POISON,
-                format!(
-                    "{}: fault fired during setup; raise its position",
-                    rig.label
-                ),
-            );
-            out.absorb(rig.out);
-            continue;
-        }
+        // The fault is for the workload: the setup runs with the layer disarmed, and the
+        // trigger position counts from the arming.
+        rig.storage.disarm();
+        rig.setup()
+            .with_context(|| format!("{}: setup", rig.label))?;
+        rig.storage.arm();
         let failed = rig.run(ctx.commits * 4)?;
         let fired = rig.storage.schedule().iter().any(|e| {
             matches!(

@@ -76,6 +76,10 @@ struct Shared {
     /// The write that finds the disk full (0: none): the plan's `enospc.at_write`, or one
     /// armed later with [`FaultStorage::arm_enospc`].
     enospc_at_write: AtomicU64,
+    /// False while the runner's own setup runs: the plan's EIO, ENOSPC, misdirection and
+    /// latent errors hold their fire and their triggers do not count (see
+    /// [`FaultStorage::disarm`]).
+    armed: AtomicBool,
     ops: AtomicU64,
     writes: AtomicU64,
     bytes_written: AtomicU64,
@@ -158,6 +162,7 @@ impl FaultStorage {
             crashed: AtomicBool::new(false),
             crash_at: AtomicU64::new(plan.crash_at_op.unwrap_or(0)),
             enospc_at_write: AtomicU64::new(at_write),
+            armed: AtomicBool::new(true),
             ops: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -295,6 +300,19 @@ impl FaultStorage {
         self.shared.slow.store(true, Ordering::Release);
     }
 
+    /// Holds the plan's EIO, ENOSPC, misdirection and latent errors until [`FaultStorage::arm`]
+    /// (crashes, bit flips and fail-at-N count I/O numbers and are not affected). A runner
+    /// disarms the layer for its own setup, so an injected fault meets the workload and
+    /// never aborts the setup; trigger positions (`at`) count from the arming.
+    pub fn disarm(&self) {
+        self.shared.armed.store(false, Ordering::Release);
+    }
+
+    /// Ends [`FaultStorage::disarm`].
+    pub fn arm(&self) {
+        self.shared.armed.store(true, Ordering::Release);
+    }
+
     /// A full disk from now on: `at_write` counts writes from this call, `bytes_max` bytes
     /// written from this call. A runner arms it after its own setup, so the fault meets the
     /// workload, never the setup.
@@ -397,6 +415,9 @@ impl Shared {
         len: u64,
     ) -> io::Result<()> {
         self.begin(state, op, name, offset, len)?;
+        if !self.armed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         if let Some(trig) = &self.plan.eio_read {
             let mut st = state.eio_read;
             let hit = self.fires(&mut st, trig, name, op, SALT_EIO_READ);
@@ -429,6 +450,9 @@ impl Shared {
     ) -> io::Result<u64> {
         self.begin(state, op, name, offset, len)?;
         let nth = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.armed.load(Ordering::Acquire) {
+            return Ok(offset);
+        }
         state.disk_full |= self.enospc_at_write.load(Ordering::Acquire) == nth;
         let budget = self.space_bytes_max.load(Ordering::Relaxed);
         let over = self
@@ -481,6 +505,9 @@ impl Shared {
 
     fn check_sync(&self, state: &mut State, op: u64, name: &str) -> io::Result<()> {
         self.begin(state, op, name, 0, 0)?;
+        if !self.armed.load(Ordering::Acquire) {
+            return Ok(());
+        }
         if let Some(trig) = &self.plan.eio_sync {
             let mut st = state.eio_sync;
             let hit = self.fires(&mut st, trig, name, op, SALT_EIO_SYNC);
