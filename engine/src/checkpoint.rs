@@ -182,7 +182,7 @@ impl Shared {
         let index = self.index.read();
         let mut copies = Vec::new();
         for (&no, versions) in &index.pages {
-            if let Some(&(txn, frame)) = versions.iter().rev().find(|(t, _)| *t <= limit) {
+            if let Some((txn, frame)) = crate::db::newest_at(versions, limit) {
                 if txn > index.backfilled_txn {
                     copies.push((no, frame));
                 }

@@ -40,12 +40,21 @@ impl WalIndex {
 
     /// The newest frame of `no` committed at or before `snap`.
     pub(crate) fn lookup(&self, no: PageNo, snap: u64) -> Option<u64> {
-        let versions = self.pages.get(&no)?;
-        versions
-            .iter()
-            .rev()
-            .find(|(txn, _)| *txn <= snap)
-            .map(|&(_, frame)| frame)
+        newest_at(self.pages.get(&no)?, snap).map(|(_, frame)| frame)
+    }
+}
+
+/// The newest of `versions` (ascending by commit id) committed at or before `snap`: the
+/// last one when the snapshot is current (the usual case), else by binary search. A page
+/// rewritten by every commit of a long generation has one version per commit, and a
+/// linear scan per read then made a busy writer quadratic (`harness run scale/100m`).
+pub(crate) fn newest_at(versions: &[(u64, u64)], snap: u64) -> Option<(u64, u64)> {
+    match versions.last() {
+        Some(&last) if last.0 <= snap => Some(last),
+        _ => {
+            let i = versions.partition_point(|&(txn, _)| txn <= snap);
+            versions.get(i.checked_sub(1)?).copied()
+        }
     }
 }
 
@@ -651,7 +660,9 @@ impl Shared {
         for txn in &rec.txns {
             let id = w.latest_txn + 1;
             for &(page, frame) in &txn.frames {
-                index.pages.entry(page).or_default().push((id, frame));
+                let versions = index.pages.entry(page).or_default();
+                debug_assert!(versions.last().is_none_or(|&(t, _)| t < id));
+                versions.push((id, frame));
             }
             w.latest_txn = id;
             w.next_txn_id = id + 1;
@@ -871,5 +882,21 @@ mod tests {
         assert_eq!(first, make_salt(seed, 1, 0xAAAA), "seeded salts replay");
         assert_ne!(make_salt(seed, 2, first), first);
         assert_ne!(make_salt(None, 1, 0), 0);
+    }
+
+    #[test]
+    fn newest_at_finds_the_version_of_every_snapshot() {
+        use super::newest_at;
+        let versions: Vec<(u64, u64)> = (1..=1000).map(|i| (i * 2, i)).collect();
+        assert_eq!(newest_at(&versions, 1), None);
+        assert_eq!(newest_at(&versions, 2), Some((2, 1)));
+        assert_eq!(newest_at(&versions, 3), Some((2, 1)));
+        assert_eq!(newest_at(&versions, 1001), Some((1000, 500)));
+        assert_eq!(newest_at(&versions, u64::MAX), Some((2000, 1000)));
+        assert_eq!(newest_at(&[], 5), None);
+        for snap in 0..2100 {
+            let linear = versions.iter().rev().find(|(t, _)| *t <= snap).copied();
+            assert_eq!(newest_at(&versions, snap), linear, "snapshot {snap}");
+        }
     }
 }

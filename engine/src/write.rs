@@ -436,11 +436,10 @@ impl Shared {
         let mut index = self.index.write();
         let generation = index.generation;
         for (i, (no, _)) in pages.iter().enumerate() {
-            index
-                .pages
-                .entry(*no)
-                .or_default()
-                .push((txn_id, first_frame + i as u64));
+            let versions = index.pages.entry(*no).or_default();
+            // Ascending commit ids: `newest_at` searches them.
+            debug_assert!(versions.last().is_none_or(|&(t, _)| t < txn_id));
+            versions.push((txn_id, first_frame + i as u64));
         }
         drop(index);
         for (i, (_, page)) in pages.iter().enumerate() {
