@@ -243,10 +243,10 @@ impl Shared {
 
     /// Starts WAL generation `generation + 1` with a fresh salt.
     ///
-    /// A failed header write (a full disk on a copy-on-write file system) leaves the old
-    /// generation in force and the database usable: the index still names it, and the
-    /// header on disk is either the old one or torn, which recovery reads through frame 0's
-    /// salt. Any failure after the header is written poisons the database, because the
+    /// A header write that meets a full disk (copy-on-write file systems allocate even for
+    /// an overwrite) leaves the old generation in force and the database usable: the index
+    /// still names it, and the header on disk is either the old one or torn, which recovery
+    /// reads through frame 0's salt. Any other failure poisons the database, because the
     /// header on disk may then name a generation the index does not.
     fn reset_wal(&self, w: &mut WriterState, generation: u64, old_salt: u64) -> Result<()> {
         let next = generation + 1;
@@ -256,12 +256,17 @@ impl Shared {
             salt,
             generation: next,
         };
-        self.wal
-            .write_at(&header.encode(), 0)
-            .map_err(|e| Error::io("wal reset", e))?;
-        self.finish_reset(w).inspect_err(|_| {
-            self.poisoned.store(true, Ordering::Release);
-        })?;
+        let written = self.wal.write_at(&header.encode(), 0);
+        if let Err(e) = written.map_err(|e| Error::io("wal reset", e)) {
+            if !matches!(e, Error::DiskFull { .. }) {
+                // An EIO may have landed all the same: the header could name a salt the
+                // commits that follow would not carry.
+                self.poisoned.store(true, Ordering::Release);
+            }
+            return Err(e);
+        }
+        // The index forgets the old generation before the WAL can shrink: a reader holds
+        // the index across its frame read, so none reads past a truncated end.
         let mut index = self.index.write();
         index.generation = next;
         index.salt = salt;
@@ -271,7 +276,9 @@ impl Shared {
         self.cache.purge_wal();
         w.generation_lsn = w.lsn;
         self.note_gauges(w);
-        Ok(())
+        self.finish_reset(w).inspect_err(|_| {
+            self.poisoned.store(true, Ordering::Release);
+        })
     }
 
     /// The steps of a WAL reset after the new header is written: truncate the WAL if it

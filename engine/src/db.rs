@@ -299,7 +299,9 @@ impl Database {
         let recovered = wal::recover(wal.as_ref(), &header, lax)?;
         let meta = match meta {
             Ok(m) => m,
-            Err(e) => meta_from_wal(wal.as_ref(), &recovered, page_size, header.salt).ok_or(e)?,
+            Err(e) => {
+                meta_from_wal(wal.as_ref(), &recovered, page_size, header.salt, lax).ok_or(e)?
+            }
         };
         let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
         shared.replay(&recovered)?;
@@ -311,7 +313,7 @@ impl Database {
                 Ok(()) => {}
                 // A full disk must not make the database unopenable: go on in the replayed
                 // generation and leave the checkpoint to a later commit.
-                Err(Error::DiskFull { .. }) if !adopted && !shared.is_poisoned() => {
+                Err(Error::DiskFull { .. }) if !shared.is_poisoned() => {
                     Shared::continue_generation(&mut w, &recovered);
                 }
                 Err(e) => return Err(e),
@@ -431,6 +433,7 @@ fn meta_from_wal(
     rec: &wal::Recovered,
     page_size: usize,
     salt: u64,
+    lax: bool,
 ) -> Option<Meta> {
     let frame = rec
         .txns
@@ -440,7 +443,7 @@ fn meta_from_wal(
         .find(|(p, _)| *p == 0)?
         .1;
     // Recovery validated this frame a moment ago: read it back whole all the same.
-    let page = wal::read_frame_page(wal, frame, page_size, salt, 0, false).ok()?;
+    let page = wal::read_frame_page(wal, frame, page_size, salt, 0, lax).ok()?;
     Meta::decode(page.body(), page_size).ok()
 }
 
@@ -668,6 +671,12 @@ impl Shared {
             w.next_txn_id = id + 1;
         }
         drop(index);
+        // The replayed frames may still sit in the OS's cache only (a kill -9): make them
+        // durable before anything counts on them, be it a checkpoint copying them into the
+        // main file or a new frame vouching for them through `synced_upto`.
+        if rec.end_frame > 0 {
+            self.sync_or_poison(self.wal.as_ref(), "wal sync")?;
+        }
         w.lsn = rec.end_frame;
         let mut s = self.sync.lock();
         s.written_lsn = rec.end_frame;

@@ -258,7 +258,13 @@ fn open_on_a_full_disk_continues_the_wal_generation() -> TestResult {
     }
     drop(db);
     sw.disk_full.store(true, Ordering::SeqCst);
+    let syncs = sw.syncs.load(Ordering::SeqCst);
     let db = open(&mem, &sw, opts.clone())?;
+    // The replayed frames are made durable before new frames vouch for them.
+    assert!(
+        sw.syncs.load(Ordering::SeqCst) > syncs,
+        "open did not sync the WAL"
+    );
     assert_eq!(
         db.begin_read()?.get(&t, &7u32.to_be_bytes())?,
         Some(vec![1u8; 300])
