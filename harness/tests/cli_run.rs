@@ -1,17 +1,11 @@
 //! The `harness` binary end to end: list, bad input, small runs on model and null.
 
+mod common;
+use common::harness;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::Context as _;
-
-fn harness(args: &[&str], cwd: &Path) -> anyhow::Result<Output> {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .context("running harness")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

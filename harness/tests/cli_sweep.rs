@@ -2,18 +2,12 @@
 //! exits 0; a run that never reaches a verdict (here: killed at its timeout) is counted as
 //! aborted, grouped, given its reproduce command, and fails the sweep with exit 1.
 
+mod common;
+use common::harness;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use anyhow::Context as _;
-
-fn harness(args: &[&str], cwd: &Path) -> anyhow::Result<Output> {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .context("running harness")
-}
 
 fn sweep_json(dir: &Path) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("sweep.json"))?;

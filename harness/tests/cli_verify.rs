@@ -1,18 +1,12 @@
 //! `harness verify` on an engine file written by a run: ok, then failed once pages are damaged.
 
+mod common;
+use common::harness;
+
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Command, Output};
 
 use anyhow::Context as _;
-
-fn harness(args: &[&str], cwd: &Path) -> anyhow::Result<Output> {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .context("running harness")
-}
 
 /// Flips 8 bytes in the body of every page after the header page.
 fn damage_every_page(file: &Path, page_bytes: u64) -> anyhow::Result<()> {
