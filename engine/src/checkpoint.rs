@@ -32,6 +32,9 @@ impl Shared {
     pub(crate) fn checkpoint_locked(&self, w: &mut WriterState, force_full: bool) -> Result<()> {
         self.check_poisoned()?;
         if !force_full && self.pinned_by_reader(w.latest_txn) {
+            self.stats
+                .checkpoints_blocked_by_reader
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         // Step 1: every frame to be copied is durable in the WAL. It comes before the
@@ -61,6 +64,9 @@ impl Shared {
             self.reset_wal(w, generation, salt)?;
         } else {
             self.index.write().backfilled_txn = limit;
+            self.stats
+                .checkpoints_blocked_by_reader
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -317,6 +323,11 @@ impl Shared {
 
     pub(crate) fn metrics(&self) -> Metrics {
         let c = self.cache.counters();
+        let (readers_open, oldest) = {
+            let r = self.readers.lock();
+            (r.count(), r.oldest())
+        };
+        let latest = self.visible.load(Ordering::Acquire);
         let s = &self.stats;
         let frames = s.wal_frames.load(Ordering::Relaxed);
         let page_count = s.page_count.load(Ordering::Relaxed);
@@ -334,6 +345,9 @@ impl Shared {
             pages_read: s.pages_read.load(Ordering::Relaxed),
             pages_written: s.pages_written.load(Ordering::Relaxed),
             bound_checkpoints: s.bound_checkpoints.load(Ordering::Relaxed),
+            checkpoints_blocked_by_reader: s.checkpoints_blocked_by_reader.load(Ordering::Relaxed),
+            readers_open,
+            reader_lag_commits: oldest.map_or(0, |o| latest.saturating_sub(o)),
             wal_frames: frames,
             wal_bytes: WAL_HEADER_LEN + frames * wal::frame_size(self.page_size),
             page_count,

@@ -89,6 +89,11 @@ impl Readers {
     pub(crate) fn oldest(&self) -> Option<u64> {
         self.snaps.first().map(|&(s, _)| s)
     }
+
+    /// Read transactions open.
+    pub(crate) fn count(&self) -> u64 {
+        self.snaps.iter().map(|&(_, n)| u64::from(n)).sum()
+    }
 }
 
 /// What only the writer touches. Held for the life of a write transaction.
@@ -128,6 +133,8 @@ pub(crate) struct Stats {
     pub pages_written: AtomicU64,
     /// Checkpoints a writer ran because the WAL passed its hard bound.
     pub bound_checkpoints: AtomicU64,
+    /// Checkpoints that could not restart the WAL because of an open reader.
+    pub checkpoints_blocked_by_reader: AtomicU64,
     /// Gauges kept beside the writer's state so `metrics` never waits for the writer.
     pub page_count: AtomicU64,
     pub wal_frames: AtomicU64,

@@ -138,6 +138,15 @@ pub struct Metrics {
     /// its hard bound (four times `wal_checkpoint_bytes`); non-zero means the background
     /// checkpointer fell behind or checkpoints were failing.
     pub bound_checkpoints: u64,
+    /// Checkpoints that could not restart the WAL because an open reader still needed old
+    /// page versions: while a reader stays open, the WAL grows past its bound (the one
+    /// documented exception to it, as in `SQLite`).
+    pub checkpoints_blocked_by_reader: u64,
+    /// Read transactions open now.
+    pub readers_open: u64,
+    /// Commits the oldest open reader's snapshot lags behind the newest commit (0 with no
+    /// reader): how much history a long reader keeps the WAL holding.
+    pub reader_lag_commits: u64,
     pub wal_frames: u64,
     pub wal_bytes: u64,
     pub page_count: u64,

@@ -94,3 +94,45 @@ fn eight_writers_keep_the_wal_bounded() -> TestResult {
 fn thirty_two_writers_keep_the_wal_bounded() -> TestResult {
     hammer(32)
 }
+
+/// The one exception to the bound: a reader that needs old versions keeps the WAL from
+/// restarting, so the WAL grows while it stays open, and the metrics say so. Once it
+/// closes, the next writer brings the WAL back under the bound.
+#[test]
+fn a_long_reader_holds_the_wal_and_the_metrics_show_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let opts = Options {
+        durability: Durability::Off,
+        wal_checkpoint_bytes: THRESHOLD_BYTES,
+        checkpoint_in_background: false,
+        ..Options::default()
+    };
+    let db = Database::open(dir.path().join("db"), opts)?;
+    let mut tx = db.begin_write()?;
+    let t = tx.create_table("kv")?;
+    tx.put(&t, b"k", &[0u8; 100])?;
+    tx.commit()?;
+    let reader = db.begin_read()?;
+    let bound = BOUND_FACTOR * THRESHOLD_BYTES + TXN_BYTES_MAX + 64;
+    let mut n = 0u64;
+    while db.metrics().wal_bytes <= 2 * bound {
+        let mut tx = db.begin_write()?;
+        tx.put(&t, b"k", &n.to_le_bytes())?;
+        tx.commit()?;
+        n += 1;
+        assert!(n < 1_000_000, "the WAL never grew");
+    }
+    let m = db.metrics();
+    assert_eq!(m.readers_open, 1);
+    assert!(m.reader_lag_commits >= n, "{m:?}");
+    assert!(m.checkpoints_blocked_by_reader > 0, "{m:?}");
+    assert_eq!(reader.get(&t, b"k")?, Some(vec![0u8; 100]), "the reader's snapshot moved");
+    drop(reader);
+    let mut tx = db.begin_write()?;
+    tx.put(&t, b"k", b"after")?;
+    tx.commit()?;
+    let m = db.metrics();
+    assert!(m.wal_bytes <= bound, "the WAL stayed past the bound: {m:?}");
+    assert_eq!((m.readers_open, m.reader_lag_commits), (0, 0));
+    Ok(())
+}
