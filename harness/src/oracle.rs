@@ -630,6 +630,46 @@ impl ExpectedState {
         })
     }
 
+    /// Checks a live read that raced with the key's one writer: `before` is the key's state
+    /// taken before the read began. The read must show a version no older than the one
+    /// acknowledged before it began, and no newer than the newest one begun since (so never
+    /// a version that was not written); any version in between may have been committed
+    /// meanwhile.
+    ///
+    /// # Errors
+    /// The observation is outside that window.
+    pub fn check_read(
+        &self,
+        key: u64,
+        before: KeyState,
+        observed: Option<u64>,
+    ) -> Result<(), Mismatch> {
+        let Err(mismatch) = self.check(key, observed, CheckMode::Full) else {
+            return Ok(());
+        };
+        let after = mismatch.state;
+        let newest = (after.version + u32::from(after.pending_put)) & VERSION_MASK;
+        let span = newest.wrapping_sub(before.version) & VERSION_MASK;
+        let admitted = match observed {
+            Some(v) => {
+                let ahead = (v as u32).wrapping_sub(before.version) & VERSION_MASK;
+                before.present && ahead <= span
+                    || !before.present && (1..=span).contains(&ahead)
+            }
+            None => !before.present,
+        };
+        if admitted {
+            return Ok(());
+        }
+        Err(Mismatch {
+            allowed: format!(
+                "a version from {} (acknowledged before the read began) to {newest} (the newest begun)",
+                before.version
+            ),
+            ..mismatch
+        })
+    }
+
     /// Resolves a key left pending by an error of unknown outcome, from what a read of the
     /// live database shows.
     ///

@@ -267,6 +267,35 @@ fn buffered_mode_stays_sound_when_epoch_tags_alias() -> Result<()> {
     Ok(())
 }
 
+/// A live read racing the key's one writer: any version from the one acknowledged before
+/// the read began to the newest begun since passes; an older one (a stale read) or a newer
+/// one (never written) fails, though the plain check at the end would reject the first.
+#[test]
+fn a_racing_read_may_see_any_version_begun_since_it_started_but_no_older() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let s = ExpectedState::create(dir.path().join("e"), 4)?;
+    for _ in 0..3 {
+        put(&s, 1)?;
+    }
+    let before = s.state(1)?; // version 3 acknowledged
+    put(&s, 1)?; // 4 committed and acknowledged while the read ran
+    s.begin_put(1, 5)?; // 5 in flight
+    ensure!(s.check(1, Some(3), CheckMode::Full).is_err(), "the plain check admits 3");
+    for ok in [3, 4, 5] {
+        ensure!(s.check_read(1, before, Some(ok)).is_ok(), "version {ok} refused");
+    }
+    for bad in [Some(2), Some(6), None] {
+        ensure!(s.check_read(1, before, bad).is_err(), "{bad:?} admitted");
+    }
+    // A key absent when the read began may read absent or any version begun since.
+    let before = s.state(2)?;
+    put(&s, 2)?;
+    ensure!(s.check_read(2, before, None).is_ok());
+    ensure!(s.check_read(2, before, Some(1)).is_ok());
+    ensure!(s.check_read(2, before, Some(2)).is_err());
+    Ok(())
+}
+
 #[test]
 fn settle_and_adopt_after_recovery() -> Result<()> {
     let dir = tempfile::tempdir()?;

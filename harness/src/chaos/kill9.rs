@@ -64,6 +64,8 @@ pub struct WorkerArgs {
     pub workload: String,
     #[arg(long, default_value_t = 4)]
     pub txn_keys: u64,
+    #[arg(long, default_value_t = 1)]
+    pub threads: u64,
 }
 
 /// What the parent needs.
@@ -261,6 +263,7 @@ fn spawn(ctx: &Kill9Ctx, oracle: &Path, cycle: u64) -> Result<Child> {
             &ctx.value_bytes.to_string(),
         ])
         .args(["--txn-keys", &ctx.txn_keys.to_string()])
+        .args(["--threads", &ctx.spec.threads.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -502,12 +505,19 @@ fn integrity_check(engine: &str, data: &Path) -> Result<(), String> {
 pub fn worker_main(args: &WorkerArgs) -> u8 {
     match worker(args) {
         Ok(()) => 0,
-        Err(WorkerEnd::Violation(v)) => {
-            println!("violation {v}");
+        Err(end) => report_end(end),
+    }
+}
+
+/// Prints a finding on the protocol line and returns the exit code that goes with it.
+fn report_end(end: WorkerEnd) -> u8 {
+    match end {
+        WorkerEnd::Violation(v) => {
+            say(&format!("violation {v}"));
             EXIT_VIOLATION as u8
         }
-        Err(WorkerEnd::Error(e)) => {
-            println!("error {e:#}");
+        WorkerEnd::Error(e) => {
+            say(&format!("error {e:#}"));
             EXIT_ERROR as u8
         }
     }
@@ -536,18 +546,63 @@ fn worker(a: &WorkerArgs) -> Result<(), WorkerEnd> {
     let started = Instant::now();
     let engine = open_engine(&a.engine, &a.dir, &engine_options(a.seed)).map_err(adapter_err)?;
     say(&format!("opened {}", started.elapsed().as_micros()));
-    let mut session = engine.session().map_err(adapter_err)?;
-    let mut rng = SplitMix64::new(hash(a.seed, 0x4B11_9002, a.cycle));
-    let mut value = Vec::new();
-    for op in 0..CHILD_OPS_MAX {
-        match a.workload.as_str() {
-            "bank" => bank_op(a, session.as_mut(), &mut rng, op)?,
-            "ycsb-a" if rng.below(2) == 0 => read_op(a, session.as_mut(), &oracle, &mut rng)?,
-            _ => update_op(a, session.as_mut(), &oracle, &mut rng, &mut value)?,
+    let threads = a.threads.clamp(1, super::spec::KILL9_THREADS_MAX);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (engine, oracle) = (&engine, &oracle);
+            s.spawn(move || {
+                // The first finding ends the whole child at once: the parent reads one line.
+                if let Err(end) = worker_thread(a, engine.as_ref(), oracle, t, threads) {
+                    std::process::exit(i32::from(report_end(end)));
+                }
+            });
         }
-    }
+    });
     std::thread::sleep(CHILD_WAIT_MAX);
     Ok(())
+}
+
+/// One thread of the child: its own session and random stream; with several threads, its
+/// updates go to the keys `k % threads == t` so each key has one writer (the expected
+/// state tracks one pending write per key).
+fn worker_thread(
+    a: &WorkerArgs,
+    engine: &dyn crate::adapter::Engine,
+    oracle: &ExpectedState,
+    t: u64,
+    threads: u64,
+) -> Result<(), WorkerEnd> {
+    let mut session = engine.session().map_err(adapter_err)?;
+    let stream = a.cycle.wrapping_mul(super::spec::KILL9_THREADS_MAX) + t;
+    let mut rng = SplitMix64::new(hash(a.seed, 0x4B11_9002, stream));
+    let mut value = Vec::new();
+    let lane = Lane { t, threads };
+    for op in 0..CHILD_OPS_MAX / threads {
+        match a.workload.as_str() {
+            "bank" => bank_op(a, session.as_mut(), &mut rng, op)?,
+            "ycsb-a" if rng.below(2) == 0 => read_op(a, session.as_mut(), oracle, &mut rng)?,
+            _ => update_op(a, session.as_mut(), oracle, &mut rng, &mut value, lane)?,
+        }
+    }
+    Ok(())
+}
+
+/// The keys one writer thread owns: `k % threads == t`.
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    t: u64,
+    threads: u64,
+}
+
+impl Lane {
+    /// A random key of this lane (any key when the lane is empty).
+    fn draw(self, rng: &mut SplitMix64, keys: u64) -> u64 {
+        let owned = keys.saturating_sub(self.t).div_ceil(self.threads);
+        if owned == 0 {
+            return rng.below(keys);
+        }
+        self.t + self.threads * rng.below(owned)
+    }
 }
 
 fn read_op(
@@ -557,6 +612,8 @@ fn read_op(
     rng: &mut SplitMix64,
 ) -> Result<(), WorkerEnd> {
     let key = rng.below(a.keys);
+    // Taken before the read: another thread may own this key and commit meanwhile.
+    let before = oracle.state(key)?;
     let mut buf = Vec::new();
     let found = s.get(&kv_key(b'k', key), &mut buf).map_err(adapter_err)?;
     let observed = if found {
@@ -568,7 +625,7 @@ fn read_op(
         None
     };
     oracle
-        .check(key, observed, CheckMode::Full)
+        .check_read(key, before, observed)
         .map_err(|m| WorkerEnd::Violation(m.to_string()))
 }
 
@@ -578,9 +635,10 @@ fn update_op(
     oracle: &ExpectedState,
     rng: &mut SplitMix64,
     value: &mut Vec<u8>,
+    lane: Lane,
 ) -> Result<(), WorkerEnd> {
     let n = 1 + rng.below(a.txn_keys.clamp(1, a.keys));
-    let mut keys: Vec<u64> = (0..n).map(|_| rng.below(a.keys)).collect();
+    let mut keys: Vec<u64> = (0..n).map(|_| lane.draw(rng, a.keys)).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut versions = Vec::with_capacity(keys.len());

@@ -18,6 +18,7 @@
 //! delay_ms = { min = 10, max = 150 }
 //! recovery_kill_every = 5             # every 5th cycle also kills the next child mid-open
 //! workload = "kv"                     # "kv", "ycsb-a" or "bank"
+//! threads = 1                         # threads in the child (writers on disjoint keys)
 //!
 //! [faults.power_loss]                 # in-process power loss on FaultStorage
 //! cycles = 12
@@ -146,6 +147,18 @@ pub struct Kill9Spec {
     /// Run the integrity check every Nth cycle and after the last (0: only the last).
     #[serde(default)]
     pub integrity_every: u64,
+    /// Threads of the child, each with its own session: writers update disjoint keys
+    /// (key % threads), reads and transfers go anywhere. With several, the kills land among
+    /// group-commit waits, background checkpoints and readers beside the writers.
+    #[serde(default = "threads_default")]
+    pub threads: u64,
+}
+
+/// Threads of one kill -9 child at most: each holds a session and a stack.
+pub const KILL9_THREADS_MAX: u64 = 128;
+
+fn threads_default() -> u64 {
+    1
 }
 
 fn kv_default() -> String {
@@ -241,6 +254,9 @@ impl FaultsSection {
             }
             if !matches!(k.workload.as_str(), "kv" | "ycsb-a" | "bank") {
                 return Err(format!("faults.kill9.workload = {:?}", k.workload));
+            }
+            if !(1..=KILL9_THREADS_MAX).contains(&k.threads) {
+                return Err(format!("faults.kill9.threads: 1..={KILL9_THREADS_MAX}"));
             }
         }
         if let Some(p) = &self.power_loss {
