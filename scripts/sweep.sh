@@ -4,13 +4,13 @@
 # for a longer sweep. Exit 1 if any seed failed; each failure group prints its reproduce line.
 #
 #   scripts/sweep.sh                          # CI size: 100 seeds of faults/* and crash/smoke,
-#                                             # 6 of each kill -9 loop
+#                                             # 4 of each kill -9 loop
 #   FAULT_SEEDS=1000 KILL9_SEEDS=1000 scripts/sweep.sh   # the nightly size
 #   SWEEP_FROM=1000 scripts/sweep.sh          # a fixed range instead of a fresh one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fault_seeds="${FAULT_SEEDS:-100}"
-kill9_seeds="${KILL9_SEEDS:-6}"
+kill9_seeds="${KILL9_SEEDS:-4}"
 out="${OUT_DIR:-reports/sweeps/ci}"
 from="${SWEEP_FROM:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 4000000000 + 10000 ))}"
 cargo build --release -p harness
