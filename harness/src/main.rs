@@ -329,6 +329,10 @@ fn prepare_sweep(args: &SweepArgs) -> Result<harness::sweep::SweepRequest, Strin
         (None, Some(count)) => (args.from.unwrap_or_else(|| random_seed() >> 16), count),
         (None, None) => return Err("give --seeds A..B or --count N [--from S]".to_string()),
     };
+    let max = harness::sweep::SWEEP_SEEDS_MAX;
+    if !(1..=max).contains(&seed_count) {
+        return Err(format!("{seed_count} seeds: a sweep runs 1..={max} per scenario"));
+    }
     let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)

@@ -100,6 +100,8 @@ fn bad_ranges_and_unknown_scenarios_are_bad_input() -> anyhow::Result<()> {
         &["sweep", "no/such-scenario", "--seeds", "1..2"],
         &["sweep", "nothing/*", "--seeds", "1..2"],
         &["sweep", "faults/eio-fsync"],
+        &["sweep", "faults/eio-fsync", "--count", "0"],
+        &["sweep", "faults/eio-fsync", "--seeds", "0..1000000"],
     ] {
         let out = harness(args, tmp.path())?;
         assert_eq!(out.status.code(), Some(2), "{args:?}");
