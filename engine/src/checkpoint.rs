@@ -75,8 +75,11 @@ impl Shared {
     /// True when the WAL generation has passed its hard bound, [`WAL_BOUND_FACTOR`] times
     /// the checkpoint threshold: the next writer checkpoints before it writes.
     pub(crate) fn wal_past_bound(&self, w: &WriterState) -> bool {
-        let bound = (self.opts.wal_checkpoint_bytes).saturating_mul(WAL_BOUND_FACTOR);
-        self.wal_bytes(w) > bound
+        self.wal_bytes(w) > self.wal_bytes_bound() && w.lsn >= w.bound_retry_lsn
+    }
+
+    fn wal_bytes_bound(&self) -> u64 {
+        (self.opts.wal_checkpoint_bytes).saturating_mul(WAL_BOUND_FACTOR)
     }
 
     /// Run by a writer that found the WAL past its bound, before its transaction, with the
@@ -91,7 +94,15 @@ impl Shared {
             return Ok(());
         }
         self.stats.bound_checkpoints.fetch_add(1, Ordering::Relaxed);
-        self.checkpoint_locked(&mut w, false)
+        let result = self.checkpoint_locked(&mut w, false);
+        if result.is_ok() && self.wal_bytes(&w) > self.wal_bytes_bound() {
+            // A reader kept the WAL from restarting: the next try comes after another
+            // threshold of frames, not from every writer while the reader stays. (A failed
+            // checkpoint sets nothing: every writer meets the failure until it clears.)
+            let frames = self.opts.wal_checkpoint_bytes / wal::frame_size(self.page_size);
+            w.bound_retry_lsn = w.lsn + frames.max(1);
+        }
+        result
     }
 
     /// A checkpoint in two phases, for the background thread. Phase 1, beside the writer:

@@ -113,6 +113,9 @@ pub(crate) struct WriterState {
     pub frame_buf: Vec<u8>,
     /// Bytes of WAL file known to exist (written frames or zero fill); see `ensure_wal_space`.
     pub wal_allocated: u64,
+    /// A writer past the WAL's hard bound checkpoints only from this `lsn` on: set when a
+    /// reader kept the last such checkpoint from restarting the WAL.
+    pub bound_retry_lsn: u64,
 }
 
 #[derive(Default)]
@@ -639,6 +642,7 @@ impl Shared {
             last_sync: Instant::now(),
             frame_buf: Vec::new(),
             wal_allocated: 0,
+            bound_retry_lsn: 0,
         };
         Shared {
             main,

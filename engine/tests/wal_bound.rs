@@ -126,6 +126,13 @@ fn a_long_reader_holds_the_wal_and_the_metrics_show_it() -> TestResult {
     assert_eq!(m.readers_open, 1);
     assert!(m.reader_lag_commits >= n, "{m:?}");
     assert!(m.checkpoints_blocked_by_reader > 0, "{m:?}");
+    // Writers past the bound retry once per threshold of new frames, not every commit.
+    assert!(
+        m.bound_checkpoints <= 2 + m.wal_bytes / THRESHOLD_BYTES,
+        "{} bound checkpoints for a {} byte WAL: {m:?}",
+        m.bound_checkpoints,
+        m.wal_bytes
+    );
     assert_eq!(reader.get(&t, b"k")?, Some(vec![0u8; 100]), "the reader's snapshot moved");
     drop(reader);
     let mut tx = db.begin_write()?;
