@@ -133,7 +133,11 @@ fn a_long_reader_holds_the_wal_and_the_metrics_show_it() -> TestResult {
         m.bound_checkpoints,
         m.wal_bytes
     );
-    assert_eq!(reader.get(&t, b"k")?, Some(vec![0u8; 100]), "the reader's snapshot moved");
+    assert_eq!(
+        reader.get(&t, b"k")?,
+        Some(vec![0u8; 100]),
+        "the reader's snapshot moved"
+    );
     drop(reader);
     let mut tx = db.begin_write()?;
     tx.put(&t, b"k", b"after")?;

@@ -331,7 +331,9 @@ fn prepare_sweep(args: &SweepArgs) -> Result<harness::sweep::SweepRequest, Strin
     };
     let max = harness::sweep::SWEEP_SEEDS_MAX;
     if !(1..=max).contains(&seed_count) {
-        return Err(format!("{seed_count} seeds: a sweep runs 1..={max} per scenario"));
+        return Err(format!(
+            "{seed_count} seeds: a sweep runs 1..={max} per scenario"
+        ));
     }
     let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
     let jobs = args.jobs.unwrap_or_else(|| {

@@ -653,8 +653,7 @@ impl ExpectedState {
         let admitted = match observed {
             Some(v) => {
                 let ahead = (v as u32).wrapping_sub(before.version) & VERSION_MASK;
-                before.present && ahead <= span
-                    || !before.present && (1..=span).contains(&ahead)
+                before.present && ahead <= span || !before.present && (1..=span).contains(&ahead)
             }
             None => !before.present,
         };

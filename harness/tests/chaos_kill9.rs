@@ -60,7 +60,11 @@ fn sqlite_full_passes_the_kill9_loop_with_kills_during_recovery() -> Result<()> 
     let cycles = report.crash_cycles.context("no crash cycles")?;
     ensure!(cycles.count == 4, "{text}");
     // The summary agrees with the cycles it summarizes (0.1%: the histogram's precision).
-    let max_reopen = cycles.cycles.iter().map(|c| c.reopen_us).fold(0.0, f64::max);
+    let max_reopen = cycles
+        .cycles
+        .iter()
+        .map(|c| c.reopen_us)
+        .fold(0.0, f64::max);
     ensure!(
         (cycles.reopen.max_us - max_reopen).abs() <= max_reopen * 0.001 + 0.001,
         "reopen max {} us in the summary, {max_reopen} us in the cycles",

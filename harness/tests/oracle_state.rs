@@ -280,9 +280,15 @@ fn a_racing_read_may_see_any_version_begun_since_it_started_but_no_older() -> Re
     let before = s.state(1)?; // version 3 acknowledged
     put(&s, 1)?; // 4 committed and acknowledged while the read ran
     s.begin_put(1, 5)?; // 5 in flight
-    ensure!(s.check(1, Some(3), CheckMode::Full).is_err(), "the plain check admits 3");
+    ensure!(
+        s.check(1, Some(3), CheckMode::Full).is_err(),
+        "the plain check admits 3"
+    );
     for ok in [3, 4, 5] {
-        ensure!(s.check_read(1, before, Some(ok)).is_ok(), "version {ok} refused");
+        ensure!(
+            s.check_read(1, before, Some(ok)).is_ok(),
+            "version {ok} refused"
+        );
     }
     for bad in [Some(2), Some(6), None] {
         ensure!(s.check_read(1, before, bad).is_err(), "{bad:?} admitted");
