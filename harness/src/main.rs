@@ -335,6 +335,11 @@ fn prepare_sweep(args: &SweepArgs) -> Result<harness::sweep::SweepRequest, Strin
             "{seed_count} seeds: a sweep runs 1..={max} per scenario"
         ));
     }
+    if seed_first.checked_add(seed_count - 1).is_none() {
+        return Err(format!(
+            "seeds from {seed_first}: the range passes 2^64 - 1"
+        ));
+    }
     let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -383,10 +388,11 @@ fn parse_seed_range(text: &str) -> Result<(u64, u64), String> {
     };
     let a: u64 = a.trim().parse().map_err(|_| bad())?;
     let b: u64 = b.trim().parse().map_err(|_| bad())?;
-    if b < a {
-        return Err(bad());
-    }
-    Ok((a, b - a + 1))
+    let count = b
+        .checked_sub(a)
+        .and_then(|d| d.checked_add(1))
+        .ok_or_else(bad)?;
+    Ok((a, count))
 }
 
 /// Most problems `verify` prints; the count of the rest is shown.

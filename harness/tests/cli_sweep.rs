@@ -102,6 +102,20 @@ fn bad_ranges_and_unknown_scenarios_are_bad_input() -> anyhow::Result<()> {
         &["sweep", "faults/eio-fsync"],
         &["sweep", "faults/eio-fsync", "--count", "0"],
         &["sweep", "faults/eio-fsync", "--seeds", "0..1000000"],
+        &[
+            "sweep",
+            "faults/eio-fsync",
+            "--seeds",
+            "0..18446744073709551615",
+        ],
+        &[
+            "sweep",
+            "faults/eio-fsync",
+            "--count",
+            "3",
+            "--from",
+            "18446744073709551614",
+        ],
     ] {
         let out = harness(args, tmp.path())?;
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -54,6 +54,8 @@ pub mod names {
     pub const OFF_MODE_LOSS: &str = "off_mode_loss_expected";
     /// Kills landed while the child was recovering.
     pub const KILLS_IN_RECOVERY: &str = "kills_during_recovery";
+    /// Every EIO episode's fault fired during the workload (else the episode tested nothing).
+    pub const EIO_FIRED: &str = "eio_fault_fired";
 }
 
 /// Failure details kept per check; the rest are counted.

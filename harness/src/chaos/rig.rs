@@ -927,17 +927,10 @@ impl Rig {
         self.main_misdirected
     }
 
-    /// Notes the stale reads seen after misdirected main-file writes, if any.
-    pub fn note_stale_reads(&mut self) {
-        if self.stale_reads > 0 {
-            let note = format!(
-                "{}: {} live reads returned an older version after a misdirected write left \
-                 a stale main-file page (a lost write: page checksums cannot see it)",
-                self.label, self.stale_reads
-            );
-            self.out.tally.note(names::VERIFIED_READS, note);
-            self.stale_reads = 0;
-        }
+    /// Live reads so far that returned an older version from a main-file page a misdirected
+    /// write missed; the count restarts.
+    pub fn take_stale_reads(&mut self) -> u64 {
+        std::mem::take(&mut self.stale_reads)
     }
 
     /// Current WAL size in the live storage.

@@ -236,10 +236,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One seed: `harness run` in a child, judged from its exit status and report.json.
 fn run_one(req: &SweepRequest, scenario: &str, seed: u64) -> Result<Outcome> {
     let dir = req.run_dir(scenario, seed);
+    // An earlier sweep's report in the same folder must never stand in for this run's.
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log_path = dir.join("run.log");
     let log = fs::File::create(&log_path)?;
     let mut cmd = Command::new(&req.exe);
+    // Its own process group, so a timeout kills the run and every process it started
+    // (the kill -9 loop's workers) together.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.arg("run")
         .arg(scenario)
         .arg("--seed")
@@ -259,12 +266,12 @@ fn run_one(req: &SweepRequest, scenario: &str, seed: u64) -> Result<Outcome> {
         .with_context(|| format!("starting {}", req.exe.display()))?;
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait()? {
+        let polled = child.try_wait();
+        if let Ok(Some(status)) = polled {
             break Some(status);
         }
-        if started.elapsed() > req.run_timeout {
-            let _ = child.kill();
-            let _ = child.wait();
+        if polled.is_err() || started.elapsed() > req.run_timeout {
+            kill_group(&mut child);
             break None;
         }
         std::thread::sleep(POLL_INTERVAL);
@@ -274,6 +281,16 @@ fn run_one(req: &SweepRequest, scenario: &str, seed: u64) -> Result<Outcome> {
         let _ = fs::remove_dir_all(&dir);
     }
     Ok(outcome)
+}
+
+/// Kills the child's whole process group (the child leads it) and reaps the child.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ =
+            nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The outcome of a finished child: its report's failed checks, else why it had no verdict.
@@ -296,8 +313,10 @@ fn judge(
             detail: c.detail.clone(),
         })
         .collect();
+    let observed = report.as_ref().is_some_and(|r| !r.checks.is_empty());
     match status.code() {
-        Some(0) if found.is_empty() => Outcome::Pass,
+        // A pass needs a report that judged something: exit 0 alone proves nothing.
+        Some(0) if found.is_empty() && observed => Outcome::Pass,
         Some(1) if !found.is_empty() => Outcome::Fail(found),
         code => {
             let text = fs::read_to_string(log).unwrap_or_default();
