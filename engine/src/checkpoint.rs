@@ -208,7 +208,9 @@ impl Shared {
         (copies, index.generation, index.salt)
     }
 
-    fn load_frame(&self, frame: u64, no: PageNo, salt: u64) -> Result<PageBuf> {
+    /// Page `no` from WAL frame `frame` of the generation salted `salt`, the frame checked
+    /// whole (see [`wal::read_frame_page`]).
+    pub(crate) fn load_frame(&self, frame: u64, no: PageNo, salt: u64) -> Result<PageBuf> {
         let lax = self.bug(crate::SeededBug::AcceptBadFrameChecksum);
         wal::read_frame_page(self.wal.as_ref(), frame, self.page_size, salt, no, lax)
     }

@@ -779,25 +779,18 @@ impl Shared {
     /// Reads a page image from storage and verifies it (a WAL frame whole, against the
     /// salt of the generation `index` holds).
     fn load(&self, index: &WalIndex, loc: Loc, no: PageNo) -> Result<PageBuf> {
-        let offset = match loc {
-            Loc::Main(p) => u64::from(p) * self.page_size as u64,
+        let p = match loc {
+            Loc::Main(p) => p,
             Loc::Wal { frame, generation } => {
                 debug_assert_eq!(generation, index.generation, "a frame of a past generation");
-                let page = wal::read_frame_page(
-                    self.wal.as_ref(),
-                    frame,
-                    self.page_size,
-                    index.salt,
-                    no,
-                    self.bug(crate::SeededBug::AcceptBadFrameChecksum),
-                )?;
+                let page = self.load_frame(frame, no, index.salt)?;
                 self.stats.pages_read.fetch_add(1, Ordering::Relaxed);
                 return Ok(page);
             }
         };
-        let file = &self.main;
+        let offset = u64::from(p) * self.page_size as u64;
         let page = PageBuf::read_with(self.page_size, |buf| {
-            file.read_at(buf, offset).map_err(|e| {
+            self.main.read_at(buf, offset).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::page(no, "beyond the end of the file")
                 } else {

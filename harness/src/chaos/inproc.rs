@@ -145,11 +145,8 @@ pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
         let mut rig = ctx.rig(plan, 1000 + e)?;
         rig.label = format!("corruption episode {e} (seed {})", ctx.seed);
         rig.corruption_injected = cs.misdirect_probability > 0.0;
-        // Writes are misdirected only once the tables exist: damage is for the workload.
-        rig.storage.disarm();
-        rig.setup()
-            .with_context(|| format!("corruption episode {e}: setup"))?;
-        rig.storage.arm();
+        // Writes are misdirected only once the tables exist.
+        rig.setup_disarmed()?;
         rig.run(ctx.commits)?;
         if cs.bit_flips > 0 {
             let file = if e % 2 == 0 { "db" } else { "db-wal" };
@@ -302,12 +299,8 @@ pub fn run_eio(ctx: &Ctx, es: &EioSpec) -> Result<ChaosOutcome> {
         let mut rig = ctx.rig(plan, 3000 + i as u64)?;
         rig.label = format!("eio {kind} at #{at} after setup (seed {})", ctx.seed);
         rig.io_faults_expected = true;
-        // The fault is for the workload: the setup runs with the layer disarmed, and the
-        // trigger position counts from the arming.
-        rig.storage.disarm();
-        rig.setup()
-            .with_context(|| format!("{}: setup", rig.label))?;
-        rig.storage.arm();
+        // The trigger position counts from the arming, after the setup.
+        rig.setup_disarmed()?;
         let failed = rig.run(ctx.commits * 4)?;
         let fired = rig.storage.schedule().iter().any(|e| {
             matches!(

@@ -624,16 +624,7 @@ fn settle_pending(
         if !(state.pending_put || state.pending_delete) {
             continue;
         }
-        let found = session
-            .get(&kv_key(b'k', key), &mut buf)
-            .map_err(adapter_err)?;
-        let observed = if found {
-            let v = verify_value(key, a.seed, &buf)
-                .map_err(|e| WorkerEnd::Violation(format!("key {key}: {e}")))?;
-            Some(v)
-        } else {
-            None
-        };
+        let observed = read_version(a, session.as_mut(), key, &mut buf)?;
         oracle
             .settle(key, observed)
             .map_err(|m| WorkerEnd::Violation(format!("after recovery: {m}")))?;
@@ -693,19 +684,26 @@ fn read_op(
     let key = rng.below(a.keys);
     // Taken before the read: another thread may own this key and commit meanwhile.
     let before = oracle.state(key)?;
-    let mut buf = Vec::new();
-    let found = s.get(&kv_key(b'k', key), &mut buf).map_err(adapter_err)?;
-    let observed = if found {
-        Some(
-            verify_value(key, a.seed, &buf)
-                .map_err(|e| WorkerEnd::Violation(format!("key {key}: {e}")))?,
-        )
-    } else {
-        None
-    };
+    let observed = read_version(a, s, key, &mut Vec::new())?;
     oracle
         .check_read(key, before, observed)
         .map_err(|m| WorkerEnd::Violation(m.to_string()))
+}
+
+/// The version `key` holds in the database (None: absent); a value that fails its own
+/// verification is a violation.
+fn read_version(
+    a: &WorkerArgs,
+    s: &mut dyn crate::adapter::Session,
+    key: u64,
+    buf: &mut Vec<u8>,
+) -> Result<Option<u64>, WorkerEnd> {
+    if !s.get(&kv_key(b'k', key), buf).map_err(adapter_err)? {
+        return Ok(None);
+    }
+    let version = verify_value(key, a.seed, buf)
+        .map_err(|e| WorkerEnd::Violation(format!("key {key}: {e}")))?;
+    Ok(Some(version))
 }
 
 fn update_op(

@@ -280,6 +280,19 @@ impl Rig {
         Ok(())
     }
 
+    /// [`Rig::setup`] with the fault layer disarmed, then armed: the plan's faults are for
+    /// the workload, and a setup that met one would abort the run instead of judging.
+    ///
+    /// # Errors
+    /// Engine errors of the setup.
+    pub fn setup_disarmed(&mut self) -> Result<()> {
+        self.storage.disarm();
+        self.setup()
+            .with_context(|| format!("{}: setup", self.label))?;
+        self.storage.arm();
+        Ok(())
+    }
+
     fn db(&self) -> Result<&Database> {
         self.db.as_ref().context("rig: database not open")
     }
@@ -690,12 +703,6 @@ impl Rig {
         self.out.schedule.extend(events.into_iter().take(room));
         drop(opened);
         Ok(storage.crash_image().unwrap_or(image))
-    }
-
-    /// I/O operations the next open will take (so a planned crash can land after it).
-    #[must_use]
-    pub fn ops_to_open(&self, image: &MemStorage) -> u64 {
-        self.recovery_ops(image)
     }
 
     /// Reopens on `image` with `plan` (a fresh fault layer over it) and verifies everything.
