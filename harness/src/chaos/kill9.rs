@@ -407,6 +407,7 @@ fn verify_cycle(
         &ctx.faults,
         observed.wal_bytes,
         observed.reopen,
+        Some(&ctx.dir),
     );
     if ctx.spec.workload == "bank" {
         match check_bank(

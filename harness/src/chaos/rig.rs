@@ -728,7 +728,8 @@ impl Rig {
         let started = Instant::now();
         let opened = Database::open_with(Arc::new(self.storage.clone()), "db", self.cfg.options());
         let took = started.elapsed();
-        judge_recovery(&mut self.out.tally, &self.spec, wal_bytes, took);
+        // In memory: no disk to be loaded.
+        judge_recovery(&mut self.out.tally, &self.spec, wal_bytes, took, None);
         let (usable, verify_ns) = match opened {
             Ok(db) => {
                 let v0 = Instant::now();
