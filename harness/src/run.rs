@@ -406,28 +406,51 @@ fn add_timeline(report: &mut Report, pass: &EnginePass, compare: bool) {
     }
 }
 
+/// The `read_verification` check of one pass, when there is something to judge: reads were
+/// verified, or reads ran (then no verified read means the verifier saw nothing: it fails).
+fn read_verification(
+    label: &str,
+    verify: &crate::driver::VerifyLog,
+    reads_expected: bool,
+) -> Option<Check> {
+    if verify.checked == 0 && !reads_expected {
+        return None;
+    }
+    let detail = if verify.checked == 0 {
+        format!("{label}: verification was on and reads ran, but no read was checked")
+    } else if verify.failed == 0 {
+        format!("{label}: {} reads verified", verify.checked)
+    } else {
+        format!(
+            "{label}: {} of {} reads failed verification; first: {}",
+            verify.failed,
+            verify.checked,
+            verify.details.join(" | ")
+        )
+    };
+    Some(Check {
+        name: "read_verification".into(),
+        passed: verify.failed == 0 && verify.checked > 0,
+        detail,
+    })
+}
+
 /// Checks from one pass: read verification (when on and possible) and operation errors.
 fn add_checks(report: &mut Report, label: &str, phases: &[PhaseResult], verify_reads: bool) {
     let mut verify = crate::driver::VerifyLog::default();
     for phase in phases {
         verify.merge(phase.verify.clone());
     }
-    if verify_reads && verify.checked > 0 {
-        let detail = if verify.failed == 0 {
-            format!("{label}: {} reads verified", verify.checked)
-        } else {
-            format!(
-                "{label}: {} of {} reads failed verification; first: {}",
-                verify.failed,
-                verify.checked,
-                verify.details.join(" | ")
-            )
-        };
-        report.checks.push(Check {
-            name: "read_verification".into(),
-            passed: verify.failed == 0,
-            detail,
-        });
+    // Every recorded read, read-modify-write and transaction verifies what it read.
+    let reads_expected = phases.iter().any(|p| {
+        ["read", "read_modify_write", "txn"]
+            .iter()
+            .any(|k| p.kind_ops.get(k).is_some_and(|&n| n > 0))
+    });
+    if verify_reads {
+        report
+            .checks
+            .extend(read_verification(label, &verify, reads_expected));
     }
     let errors: u64 = phases.iter().flat_map(|p| p.errors.values()).sum();
     let details: Vec<&str> = phases
@@ -548,5 +571,25 @@ pub fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_verification;
+    use crate::driver::VerifyLog;
+
+    /// Reads that ran with none verified fail the check; no reads at all leave it out.
+    #[test]
+    fn read_verification_fails_when_it_saw_nothing() {
+        let none = VerifyLog::default();
+        let failed = read_verification("t", &none, true);
+        assert!(failed.as_ref().is_some_and(|c| !c.passed), "{failed:?}");
+        assert!(read_verification("t", &none, false).is_none());
+        let seen = VerifyLog {
+            checked: 3,
+            ..VerifyLog::default()
+        };
+        assert!(read_verification("t", &seen, true).is_some_and(|c| c.passed));
     }
 }

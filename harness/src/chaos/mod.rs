@@ -147,7 +147,12 @@ impl Tally {
             let Some(t) = self.checks.get(name) else {
                 continue;
             };
-            let detail = if t.failed == 0 {
+            // A check that observed nothing has not held: it fails, so a blind checker
+            // (a workload that never reached it, a fault that never fired) cannot pass.
+            let empty = t.checked == 0;
+            let detail = if empty {
+                format!("{label}: observed nothing; a check with no observation cannot pass")
+            } else if t.failed == 0 {
                 let note = if t.note.is_empty() {
                     String::new()
                 } else {
@@ -164,7 +169,7 @@ impl Tally {
             };
             out.push(Check {
                 name: (*name).to_string(),
-                passed: t.failed == 0,
+                passed: t.failed == 0 && !empty,
                 detail,
             });
         }
@@ -340,7 +345,10 @@ pub fn judge_recovery(
     );
     if took <= scaled {
         tally.pass(names::RECOVERY_TIME, 1);
-        tally.note(names::RECOVERY_TIME, format!("{missed} under outside load: {load}"));
+        tally.note(
+            names::RECOVERY_TIME,
+            format!("{missed} under outside load: {load}"),
+        );
     } else {
         tally.fail(names::RECOVERY_TIME, format!("{missed}; {load}"));
     }
@@ -376,9 +384,28 @@ mod tests {
         let spec = spec()?;
         let dir = tempfile::tempdir()?;
         let mut tally = Tally::default();
-        judge_recovery(&mut tally, &spec, 0, Duration::from_secs(600), Some(dir.path()));
+        judge_recovery(
+            &mut tally,
+            &spec,
+            0,
+            Duration::from_secs(600),
+            Some(dir.path()),
+        );
         assert_eq!(tally.failures(names::RECOVERY_TIME), 1);
         Ok(())
+    }
+
+    /// A check that observed nothing fails; one observation that held passes.
+    #[test]
+    fn a_check_with_no_observation_fails() {
+        let mut tally = Tally::default();
+        tally.pass(names::DURABILITY, 0);
+        tally.pass(names::INTEGRITY, 1);
+        let checks = tally.to_checks("t");
+        assert_eq!(checks.len(), 2);
+        assert!(!checks[0].passed, "{:?}", checks[0]);
+        assert!(checks[0].detail.contains("observed nothing"));
+        assert!(checks[1].passed, "{:?}", checks[1]);
     }
 
     /// The factor follows the fsync ratio, never shrinks the bound and is capped.
