@@ -25,17 +25,29 @@ pub enum SeededBug {
     KeepRolledBackPagesInCache,
     /// A leaf split drops the last key of the page being split. Breaks the B+tree.
     LoseLastKeyOfSplit,
+    /// Recovery takes any invalid WAL frame for a torn tail, even when later frames vouch
+    /// that it had been synced: acknowledged commits after mid-log damage are silently
+    /// dropped. Breaks checksum detection.
+    CorruptWalReadAsTornTail,
+    /// `Durability::Normal` syncs every ten times `commits` commits. Breaks its window.
+    NormalWindowTenfold,
+    /// `Durability::Normal`'s flusher thread wakes but never syncs, so an idle database keeps
+    /// its last commits unsynced for ever. Breaks the time window.
+    NormalFlusherNeverSyncs,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 6] = [
+    pub const ALL: [SeededBug; 9] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
         SeededBug::DropPageAtCheckpoint,
         SeededBug::KeepRolledBackPagesInCache,
         SeededBug::LoseLastKeyOfSplit,
+        SeededBug::NormalWindowTenfold,
+        SeededBug::NormalFlusherNeverSyncs,
+        SeededBug::CorruptWalReadAsTornTail,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -48,6 +60,9 @@ impl SeededBug {
             SeededBug::DropPageAtCheckpoint => "drop-page-at-checkpoint",
             SeededBug::KeepRolledBackPagesInCache => "keep-rolled-back-pages-in-cache",
             SeededBug::LoseLastKeyOfSplit => "lose-last-key-of-split",
+            SeededBug::NormalWindowTenfold => "normal-window-tenfold",
+            SeededBug::CorruptWalReadAsTornTail => "corrupt-wal-read-as-torn-tail",
+            SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
         }
     }
 

@@ -301,17 +301,26 @@ impl Database {
         };
         let last_txn = meta.as_ref().map_or(0, |m| m.last_txn_id);
         let (header, adopted) = open_wal_header(wal.as_ref(), page_size, last_txn, &opts)?;
-        let lax = crate::bugs::active(opts.seeded_bug, crate::SeededBug::AcceptBadFrameChecksum);
+        let active = |b| crate::bugs::active(opts.seeded_bug, b);
+        let bugs = wal::ScanBugs {
+            accept_bad_checksum: active(crate::SeededBug::AcceptBadFrameChecksum),
+            ignore_vouching: active(crate::SeededBug::CorruptWalReadAsTornTail),
+        };
         // Every valid frame of the generation is replayed, even if an earlier checkpoint
         // already copied it: copying again is idempotent, and trusting the main file's meta
         // page to say what was copied is unsafe when that checkpoint died part-way (found by
         // the kill -9 test).
-        let recovered = wal::recover(wal.as_ref(), &header, lax)?;
+        let recovered = wal::recover(wal.as_ref(), &header, bugs)?;
         let meta = match meta {
             Ok(m) => m,
-            Err(e) => {
-                meta_from_wal(wal.as_ref(), &recovered, page_size, header.salt, lax).ok_or(e)?
-            }
+            Err(e) => meta_from_wal(
+                wal.as_ref(),
+                &recovered,
+                page_size,
+                header.salt,
+                bugs.accept_bad_checksum,
+            )
+            .ok_or(e)?,
         };
         let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
         shared.replay(&recovered)?;
@@ -609,6 +618,9 @@ fn spawn_flusher(shared: Weak<Shared>, period: Duration) {
         };
         if shared.poisoned.load(Ordering::Acquire) {
             return;
+        }
+        if shared.bug(crate::SeededBug::NormalFlusherNeverSyncs) {
+            continue;
         }
         let written = shared.sync.lock().written_lsn;
         // Errors poison the database; committers see them.

@@ -259,7 +259,7 @@ pub fn recover_wal(wal_bytes: &[u8]) -> Result<Option<RecoveredWal>> {
     let file = storage
         .open("wal", false)
         .map_err(|e| Error::io("fuzz wal", e))?;
-    let r = wal::recover(file.as_ref(), &h, false)?;
+    let r = wal::recover(file.as_ref(), &h, wal::ScanBugs::default())?;
     debug_assert!(r.end_frame <= wal_bytes.len() as u64);
     let txns = r
         .txns

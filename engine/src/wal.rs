@@ -208,6 +208,15 @@ pub(crate) struct Recovered {
     pub txn_id_max: u64,
 }
 
+/// Seeded bugs of the WAL scan (all off outside the `seeded-bugs` feature).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScanBugs {
+    /// [`crate::SeededBug::AcceptBadFrameChecksum`].
+    pub accept_bad_checksum: bool,
+    /// [`crate::SeededBug::CorruptWalReadAsTornTail`].
+    pub ignore_vouching: bool,
+}
+
 /// Scans the WAL after its header and returns the committed transactions.
 ///
 /// Stops at the first frame that fails its checksum, salt or position, or that breaks the
@@ -217,7 +226,8 @@ pub(crate) struct Recovered {
 /// # Errors
 /// I/O errors, and [`Error::Corruption`] for an invalid frame followed by valid ones that
 /// were written after it was synced.
-pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, lax: bool) -> Result<Recovered> {
+pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> Result<Recovered> {
+    let lax = bugs.accept_bad_checksum;
     let page_size = h.page_size as usize;
     let len = file.len().map_err(|e| Error::io("wal scan", e))?;
     let frames_total = len.saturating_sub(WAL_HEADER_LEN) / frame_size(page_size);
@@ -259,7 +269,7 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, lax: bool) -> Resul
     }
     out.torn_tail = out.end_frame < frames_total;
     out.txn_id_max = pending_txn.unwrap_or(0).max(last_txn);
-    if out.torn_tail {
+    if out.torn_tail && !bugs.ignore_vouching {
         let tail_max = check_tail(file, h, out.end_frame, stop, frames_total)?;
         out.txn_id_max = out.txn_id_max.max(tail_max);
     }
@@ -410,14 +420,14 @@ mod tests {
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let (s, h) = write_log(&[(1, 2), (2, 3)], 99)?;
         let f = s.open("wal", false)?;
-        let r = recover(f.as_ref(), &h, false)?;
+        let r = recover(f.as_ref(), &h, ScanBugs::default())?;
         assert_eq!(r.txns.len(), 2);
         assert_eq!(r.end_frame, 5);
         assert!(!r.torn_tail);
         // Tear the last frame of txn 2: only txn 1 survives, and it is not corruption
         // because no later frame vouches for the torn one.
         f.write_at(&[0xAB; 100], frame_offset(4, PS) + 200)?;
-        let r = recover(f.as_ref(), &h, false)?;
+        let r = recover(f.as_ref(), &h, ScanBugs::default())?;
         assert_eq!(r.txns.len(), 1);
         assert!(r.torn_tail);
         Ok(())
@@ -430,7 +440,7 @@ mod tests {
         let f = s.open("wal", false)?;
         // Frame 1 (commit of txn 1) is damaged; frame 4 says 4 frames were synced.
         f.write_at(&[0xFFu8; 8], frame_offset(1, PS) + 100)?;
-        let err = recover(f.as_ref(), &h, false)
+        let err = recover(f.as_ref(), &h, ScanBugs::default())
             .err()
             .ok_or("expected corruption")?;
         assert!(err.is_corruption(), "{err}");
@@ -478,7 +488,7 @@ mod tests {
             salt: 6,
             generation: 2,
         };
-        let r = recover(f.as_ref(), &h2, false)?;
+        let r = recover(f.as_ref(), &h2, ScanBugs::default())?;
         assert!(r.txns.is_empty());
         assert!(WalHeader::decode(&h2.encode()).is_some());
         let mut bad = h2.encode();

@@ -465,6 +465,11 @@ impl Shared {
             Durability::Full => Some(w.lsn),
             Durability::Normal { commits, millis } => {
                 self.visible.fetch_max(txn_id, Ordering::AcqRel);
+                let commits = if self.bug(SeededBug::NormalWindowTenfold) {
+                    commits.saturating_mul(10)
+                } else {
+                    commits
+                };
                 w.commits_since_sync += 1;
                 let due = w.last_sync.elapsed() >= Duration::from_millis(u64::from(millis));
                 if w.commits_since_sync >= commits || due {

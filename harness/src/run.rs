@@ -92,6 +92,8 @@ pub struct RunOutcome {
 struct EnginePass {
     engine: String,
     phases: Vec<PhaseResult>,
+    /// Reads were verified (on in the scenario, and the engine stores data).
+    verified: bool,
     /// Seconds from the run's start to each phase's start.
     offsets_s: Vec<f64>,
 }
@@ -223,6 +225,7 @@ fn run_engine(
     };
     let mut pass = EnginePass {
         engine: name.to_string(),
+        verified: ctx.verify_reads,
         phases: Vec::new(),
         offsets_s: Vec::new(),
     };
@@ -327,7 +330,7 @@ fn fill_report(
             } else {
                 name.clone()
             };
-            add_checks(report, &label, &pass.phases, req.scenario.verify_reads);
+            add_checks(report, &label, &pass.phases, pass.verified);
             add_timeline(report, pass, req.compare);
         }
         for phase in &merged {

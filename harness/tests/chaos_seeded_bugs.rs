@@ -73,6 +73,27 @@ fn cases() -> Vec<Case> {
             commits: 300,
             failing: &["verified_reads", "durability", "integrity_after_recovery"],
         },
+        Case {
+            bug: SeededBug::NormalWindowTenfold,
+            faults: "durability = \"normal\"\n[power_loss]\ncycles = 12\npresets = [\"sqlite\"]\n",
+            keys_n: 200,
+            commits: 60,
+            failing: &["normal_mode_window"],
+        },
+        Case {
+            bug: SeededBug::NormalFlusherNeverSyncs,
+            faults: "durability = \"normal\"\n[power_loss]\ncycles = 8\npresets = [\"sqlite\"]\nidle_every = 2\n",
+            keys_n: 200,
+            commits: 4,
+            failing: &["normal_mode_window"],
+        },
+        Case {
+            bug: SeededBug::CorruptWalReadAsTornTail,
+            faults: "checkpoint_every = 10\n[corruption]\nepisodes = 6\nbit_flips = 16\n",
+            keys_n: 2000,
+            commits: 80,
+            failing: &["checksum_detection"],
+        },
     ]
 }
 
@@ -160,6 +181,21 @@ fn keep_rolled_back_pages_fails_verified_reads() -> Result<()> {
 #[test]
 fn lose_last_key_of_split_fails_verified_reads_of_inserts() -> Result<()> {
     prove(&cases()[5])
+}
+
+#[test]
+fn normal_window_tenfold_fails_the_normal_mode_window() -> Result<()> {
+    prove(&cases()[6])
+}
+
+#[test]
+fn normal_flusher_never_syncing_fails_the_normal_mode_window_after_idling() -> Result<()> {
+    prove(&cases()[7])
+}
+
+#[test]
+fn corrupt_wal_read_as_torn_tail_fails_checksum_detection_on_live_wal_flips() -> Result<()> {
+    prove(&cases()[8])
 }
 
 #[test]

@@ -13,6 +13,10 @@ use crate::faults::{CrashPreset, CrashSpec, EnospcPlan, FailAt, FaultKind, Fault
 const OPS_PER_COMMIT_EST: u64 = 12;
 /// A disk-full episode gives up looking for ENOSPC after this many times its commit budget.
 const ENOSPC_COMMITS_FACTOR: u64 = 20;
+/// The WAL header ahead of the first frame (docs/design.md, "WAL file").
+const WAL_HEADER_BYTES: u64 = 64;
+/// A WAL frame's header ahead of its page (docs/design.md, "WAL file").
+const WAL_FRAME_HEADER_BYTES: u64 = 48;
 /// Commits of the bounded fail-at-N workload: each N reruns it from scratch.
 const FAIL_AT_N_COMMITS: u64 = 6;
 /// Keys of the fail-at-N workload: a couple of leaves.
@@ -56,11 +60,23 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         let preset = pl.presets[(c as usize) % pl.presets.len()];
         let model = pl.model.clone().unwrap_or_else(|| preset.model());
         rig.label = format!("power_loss cycle {c} ({preset:?}, seed {})", ctx.seed);
-        rig.run(ctx.commits)?;
+        // Normal mode: a seeded cycle length puts the crash at every point of the sync
+        // window, not always the same distance past the last count sync.
+        let commits = match rig.cfg.durability {
+            engine::Durability::Normal { commits, .. } => {
+                ctx.commits + rig.below(u64::from(commits))
+            }
+            _ => ctx.commits,
+        };
+        rig.run(commits)?;
         let planned = rig
             .storage
             .crash_at_op()
             .filter(|_| rig.storage.is_crashed());
+        let idle = pl.idle_every > 0 && c % pl.idle_every == pl.idle_every - 1;
+        if idle && planned.is_none() {
+            rig.idle_past_window();
+        }
         let at_op = planned.unwrap_or_else(|| rig.storage.ops_total());
         let mut image = rig.crash(&model);
         let in_recovery = pl.crash_in_recovery_every > 0
@@ -71,6 +87,9 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             preset_name(preset)
         };
         let mut kind = format!("power_loss_{name}");
+        if idle {
+            kind.push_str("+idle");
+        }
         if in_recovery {
             image = rig.crash_during_recovery(image, &model)?;
             kind.push_str("+crash_in_recovery");
@@ -97,6 +116,7 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
         }
     }
     finish_off_mode(&mut rig, pl.cycles);
+    finish_normal_mode(&mut rig, pl.cycles);
     Ok(rig.out)
 }
 
@@ -125,6 +145,25 @@ fn finish_off_mode(rig: &mut Rig, cycles: u64) {
     }
 }
 
+/// Normal mode's window is judged at every recovery (`Rig::verify_markers`); this adds its
+/// control: some cycle must have lost commits, else the window was never put to the test.
+fn finish_normal_mode(rig: &mut Rig, cycles: u64) {
+    let engine::Durability::Normal { commits, millis } = rig.cfg.durability else {
+        return;
+    };
+    let (lost, max) = (rig.lost_commits, rig.lost_commits_max);
+    if lost > 0 {
+        let note = format!(
+            "{cycles} power losses lost {lost} acknowledged commits, at most {max} at once \
+             (window: {commits} commits or {millis} ms)"
+        );
+        rig.out.tally.note(names::NORMAL_WINDOW, note);
+    } else {
+        let d = format!("no acknowledged commit lost over {cycles} power losses in Normal mode: the window was never tested");
+        rig.out.tally.fail(names::NORMAL_WINDOW, d);
+    }
+}
+
 /// Bit flips in synced data and misdirected writes: every read must be the acknowledged
 /// value or `Error::Corruption`, before and after recovery.
 ///
@@ -148,12 +187,18 @@ pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
         // Writes are misdirected only once the tables exist.
         rig.setup_disarmed()?;
         rig.run(ctx.commits)?;
+        // A clean power loss first: durability is judged in every episode, even one whose
+        // damage then makes every key read as corruption.
+        let at_op = rig.storage.ops_total();
+        let image = rig.crash(&CrashPreset::Sqlite.model());
+        let plan = rig.plan.clone();
+        if !rig.reopen(&image, plan, "power_loss", at_op)? {
+            out.absorb(rig.out);
+            continue;
+        }
+        rig.run(ctx.commits)?;
         if cs.bit_flips > 0 {
-            let file = if e % 2 == 0 { "db" } else { "db-wal" };
-            rig.corruption_injected = true;
-            // A WAL already reset by a checkpoint may be a bare header: flip the main file.
-            let file = if rig.wal_bytes() <= 64 { "db" } else { file };
-            rig.storage.flip_bits(file, cs.bit_flips)?;
+            flip_episode(ctx, &mut rig, e % 2 == 1, cs.bit_flips)?;
             rig.verify_live()?;
         }
         stale_reads += rig.take_stale_reads();
@@ -171,6 +216,64 @@ pub fn run_corruption(ctx: &Ctx, cs: &CorruptionSpec) -> Result<ChaosOutcome> {
         out.tally.note(names::VERIFIED_READS, note);
     }
     Ok(out)
+}
+
+/// Flips bits at rest: in the main file, or in the live frames of the WAL (the log a
+/// recovery replays, not frames a checkpoint already made dead).
+fn flip_episode(ctx: &Ctx, rig: &mut Rig, wal: bool, bits: u32) -> Result<()> {
+    rig.corruption_injected = true;
+    let every = ctx.spec.checkpoint_every;
+    if wal && every > 1 {
+        // Episodes end on a checkpoint when `commits` is a multiple of `checkpoint_every`:
+        // commit past it so live frames follow the WAL header.
+        let extra = 1 + rig.below(every - 1);
+        rig.run(extra)?;
+    }
+    let live = rig.db.as_ref().map_or(0, |db| db.metrics().wal_bytes);
+    if wal && live > 0 {
+        let start = WAL_HEADER_BYTES;
+        let flips = rig
+            .storage
+            .flip_bits_in("db-wal", start..start + live, bits)?;
+        let frame_bytes = WAL_FRAME_HEADER_BYTES + rig.cfg.options().page_size as u64;
+        let hits: Vec<u64> = (flips.iter())
+            .filter(|f| !in_frame_padding(f.offset - start, frame_bytes))
+            .map(|f| (f.offset - start) / frame_bytes)
+            .collect();
+        let wal_misdirected = (rig.storage.schedule().iter())
+            .any(|e| e.kind == FaultKind::Misdirect && e.file == "db-wal");
+        let wal = rig.live_image().snapshot("db-wal").unwrap_or_default();
+        rig.wal_damage_vouched =
+            !wal_misdirected && vouched(&wal, &hits, live / frame_bytes, frame_bytes);
+    } else {
+        rig.main_damaged = true;
+        rig.storage.flip_bits("db", bits)?;
+    }
+    Ok(())
+}
+
+/// True for an offset (from the first frame) in a frame header's unchecked padding: the
+/// frame CRC covers header bytes 0..40 and the page, so a flip at 44..48 damages nothing.
+fn in_frame_padding(offset: u64, frame_bytes: u64) -> bool {
+    (44..48).contains(&(offset % frame_bytes))
+}
+
+/// True when an intact frame after the first damaged one vouches, through its
+/// `synced_upto` (docs/design.md, "WAL file"), that the damaged frame had been synced: a
+/// correct recovery must then report the damage, not take it for a torn tail. `wal` is the
+/// WAL file, `hits` the frames damaged, `frames` the live frames.
+fn vouched(wal: &[u8], hits: &[u64], frames: u64, frame_bytes: u64) -> bool {
+    let Some(&first) = hits.iter().min() else {
+        return false;
+    };
+    let synced_upto = |f: u64| -> Option<u64> {
+        let at = usize::try_from(WAL_HEADER_BYTES + f * frame_bytes + 32).ok()?;
+        let bytes: [u8; 8] = wal.get(at..at + 8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(bytes))
+    };
+    (first + 1..frames)
+        .filter(|f| !hits.contains(f))
+        .any(|f| synced_upto(f).is_some_and(|s| s > first))
 }
 
 /// A full disk: committed transactions survive it, the same open database commits again once

@@ -52,6 +52,9 @@ pub mod names {
     pub const FAIL_AT_N_COMPLETES: &str = "fail_at_n_completes";
     /// The control of Off mode: acknowledged writes are lost at power loss, as documented.
     pub const OFF_MODE_LOSS: &str = "off_mode_loss_expected";
+    /// Normal mode: a power loss loses at most the commits of its window (at most
+    /// `normal_commits - 1`, none after an idle past `normal_millis`), and some loss was seen.
+    pub const NORMAL_WINDOW: &str = "normal_mode_window";
     /// Kills landed while the child was recovering.
     pub const KILLS_IN_RECOVERY: &str = "kills_during_recovery";
     /// Every EIO episode's fault fired during the workload (else the episode tested nothing).

@@ -12,7 +12,7 @@
 //!   over many pages, so a transfer usually changes two leaves (a torn transfer is visible).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _, Result};
 use engine::{Database, Durability, MemStorage, Options, SeededBug, Table};
@@ -42,6 +42,9 @@ const BANK_CHECK_EVERY: u64 = 16;
 /// verify every key after every recovery.
 pub const RIG_KEYS_MAX: u64 = 1 << 20;
 /// Salts of the rig's random streams.
+/// Normal mode: slack added to an idle past the time window (a loaded machine may run the
+/// flusher late; the check is about minutes-late or never, not milliseconds).
+const NORMAL_IDLE_SLACK_MS: u64 = 250;
 const SALT_WORKLOAD: u64 = 0xC4A0_5001;
 const SALT_STORAGE: u64 = 0xC4A0_5002;
 
@@ -82,10 +85,13 @@ impl RigConfig {
             (1..=RIG_KEYS_MAX).contains(&keys_n),
             "in-process chaos: record_count must be in 1..={RIG_KEYS_MAX}"
         );
-        let durability = if spec.durability == "off" {
-            Durability::Off
-        } else {
-            Durability::Full
+        let durability = match spec.durability.as_str() {
+            "off" => Durability::Off,
+            "normal" => Durability::Normal {
+                commits: spec.normal_commits,
+                millis: spec.normal_millis,
+            },
+            _ => Durability::Full,
         };
         Ok(RigConfig {
             seed,
@@ -165,6 +171,12 @@ pub struct Rig {
     markers: PrefixChecker,
     /// Set once damage was injected into data at rest: corruption errors are then detection.
     pub corruption_injected: bool,
+    /// Damage was injected into the main file (not only the WAL): a stale or flipped
+    /// main-file page can lose acknowledged commits undetectably (a lost write).
+    pub main_damaged: bool,
+    /// Damaged WAL frames are followed by an intact one that vouches they were synced: a
+    /// recovery that loses acknowledged commits took mid-log damage for a torn tail.
+    pub wal_damage_vouched: bool,
     /// I/O errors are injected: a read that fails with an I/O error is not a finding.
     pub io_faults_expected: bool,
     /// The tables exist (setup committed); before that, recovery checks only integrity.
@@ -173,6 +185,9 @@ pub struct Rig {
     pub commits: u64,
     /// Acknowledged writes a recovery did not show (Buffered mode only).
     pub lost_acked: u64,
+    /// Normal mode: acknowledged commits the recoveries lost, in all and at most at once.
+    pub lost_commits: u64,
+    pub lost_commits_max: u64,
     /// A write meant for the main file was misdirected (see `main_file_misdirected`).
     main_misdirected: bool,
     /// Live reads that returned an older version from a page a misdirected write missed.
@@ -240,11 +255,15 @@ impl Rig {
                 issued_through: 0,
             },
             corruption_injected: false,
+            main_damaged: false,
+            wal_damage_vouched: false,
             io_faults_expected: false,
             setup_done: false,
             out: ChaosOutcome::default(),
             commits: 0,
             lost_acked: 0,
+            lost_commits: 0,
+            lost_commits_max: 0,
             main_misdirected: false,
             stale_reads: 0,
             schedule_taken: 0,
@@ -348,6 +367,13 @@ impl Rig {
         let mut keys: Vec<u64> = (0..n).map(|_| self.rng.below(self.cfg.keys_n)).collect();
         keys.sort_unstable();
         keys.dedup();
+        // A key whose last write's outcome is unknown (a recovery read it as corruption, so
+        // could not settle it) stays out of the workload: its next check accepts either.
+        keys.retain(|&k| {
+            self.oracle
+                .state(k)
+                .is_ok_and(|s| !s.pending_put && !s.pending_delete)
+        });
         keys
     }
 
@@ -403,8 +429,15 @@ impl Rig {
 
     fn acked(&mut self, seq: u64) {
         self.window.acked_through = seq;
-        if self.cfg.durability == Durability::Full {
-            self.window.durable_through = seq;
+        match self.cfg.durability {
+            Durability::Full => self.window.durable_through = seq,
+            // The commit that makes `commits` since the last sync syncs them all: at most
+            // `commits - 1` acknowledged commits are ever unsynced.
+            Durability::Normal { commits, .. } => {
+                let floor = seq.saturating_sub(u64::from(commits) - 1);
+                self.window.durable_through = self.window.durable_through.max(floor);
+            }
+            _ => {}
         }
         self.seq = seq + 1;
         self.commits += 1;
@@ -862,16 +895,48 @@ impl Rig {
                 Obs::Detected => return,
             }
         }
+        let normal = matches!(self.cfg.durability, Durability::Normal { .. });
         let prefix = match self.markers.check(self.window, &observed) {
             Ok(p) => {
                 self.out.tally.pass(names::NO_HOLE_PREFIX, 1);
+                if normal {
+                    self.out.tally.pass(names::NORMAL_WINDOW, 1);
+                }
                 p
             }
-            Err(v)
-                if self.corruption_injected
-                    && matches!(v, crate::oracle::PrefixViolation::LostDurable { .. }) =>
+            Err(crate::oracle::PrefixViolation::LostDurable { prefix_seq, .. })
+                if normal && !self.corruption_injected =>
             {
-                observed.iter().flatten().copied().max().unwrap_or(0)
+                let d = format!(
+                    "{}: lost acknowledged commits {}..={} of Normal mode {:?}, past its \
+                     window (window {:?})",
+                    self.label,
+                    prefix_seq + 1,
+                    self.window.acked_through,
+                    self.cfg.durability,
+                    self.window
+                );
+                self.out.tally.fail(names::NORMAL_WINDOW, d);
+                prefix_seq
+            }
+            Err(crate::oracle::PrefixViolation::LostDurable { prefix_seq, .. })
+                if self.corruption_injected =>
+            {
+                // Damage to the last synced frames cannot be told from a torn tail
+                // (design.md), so it may lose their commits. Damage that an intact later
+                // frame vouches for must surface as corruption.
+                if self.wal_damage_vouched && !self.main_damaged && !self.main_file_misdirected() {
+                    let d = format!(
+                        "{}: WAL damage taken for a torn tail: recovery silently dropped \
+                         acknowledged commits {}..={} (window {:?})",
+                        self.label,
+                        prefix_seq + 1,
+                        self.window.acked_through,
+                        self.window
+                    );
+                    self.out.tally.fail(names::CHECKSUM_DETECTION, d);
+                }
+                prefix_seq
             }
             Err(v) => {
                 let d = format!("{}: {v} (window {:?})", self.label, self.window);
@@ -879,6 +944,11 @@ impl Rig {
                 observed.iter().flatten().copied().max().unwrap_or(0)
             }
         };
+        if normal {
+            let lost = self.window.acked_through.saturating_sub(prefix);
+            self.lost_commits += lost;
+            self.lost_commits_max = self.lost_commits_max.max(lost);
+        }
         self.seq = prefix + 1;
         self.window = CommitWindow {
             durable_through: prefix,
@@ -939,6 +1009,19 @@ impl Rig {
     /// write missed; the count restarts.
     pub fn take_stale_reads(&mut self) -> u64 {
         std::mem::take(&mut self.stale_reads)
+    }
+
+    /// Normal mode: waits past the time window (the engine's flusher syncs every
+    /// `millis`), after which every acknowledged commit is durable.
+    pub fn idle_past_window(&mut self) {
+        let Durability::Normal { millis, .. } = self.cfg.durability else {
+            return;
+        };
+        // Two flusher periods cover a commit made just after a flush, plus slack for a
+        // loaded machine: the promise is "within the window", not "at its edge".
+        let idle = Duration::from_millis(4 * u64::from(millis) + NORMAL_IDLE_SLACK_MS);
+        std::thread::sleep(idle);
+        self.window.durable_through = self.window.acked_through;
     }
 
     /// Current WAL size in the live storage.

@@ -38,6 +38,13 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
         .cloned()
         .unwrap_or_else(|| "engine-full".to_string());
     let outcome = run_sections(req, faults, &engine)?;
+    // The in-process sections run our engine in the scenario's durability mode, whatever
+    // the adapter name says.
+    let engine = if faults.kill9.is_none() && engine.starts_with("engine") {
+        format!("engine-{}", faults.durability)
+    } else {
+        engine
+    };
     let config = serde_json::to_value(&req.scenario).context("scenario to JSON")?;
     let mut report = Report::new(&req.scenario_name, &engine, req.seed, config);
     report.reproduce = Some(req.reproduce.clone());

@@ -2,7 +2,9 @@
 //!
 //! ```toml
 //! [faults]
-//! durability = "full"                 # in-process engine mode: "full" or "off"
+//! durability = "full"                 # in-process engine mode: "full", "normal" or "off"
+//! normal_commits = 8                  # Normal mode: sync every N commits ...
+//! normal_millis = 50                  # ... or every M ms (the engine's flusher thread)
 //! seeded_bug = "skip-commit-fsync"    # optional; needs `--features seeded-bugs`
 //! read_per_mille = 200                # verified point reads per 1000 commits
 //! rollback_per_mille = 0              # write transactions rolled back per 1000
@@ -24,6 +26,8 @@
 //! cycles = 12
 //! presets = ["sqlite", "fdb", "tigerbeetle", "drop_all"]
 //! crash_in_recovery_every = 3         # every 3rd cycle crashes again during recovery
+//! idle_every = 2                      # Normal mode: every 2nd cycle idles past the time
+//!                                     # window before the crash (then nothing may be lost)
 //!
 //! [faults.corruption]                 # bit flips and misdirected writes in synced data
 //! episodes = 6
@@ -69,6 +73,14 @@ fn bound_base_ms() -> u64 {
 fn bound_per_64mib_ms() -> u64 {
     1000
 }
+fn normal_commits_default() -> u32 {
+    8
+}
+fn normal_millis_default() -> u32 {
+    50
+}
+/// Normal mode's time window at most: a scenario idles past it before some crashes.
+pub const NORMAL_MILLIS_MAX: u32 = 10_000;
 fn durability_default() -> String {
     "full".to_string()
 }
@@ -77,9 +89,15 @@ fn durability_default() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultsSection {
-    /// Engine durability of the in-process runs: "full" or "off".
+    /// Engine durability of the in-process runs: "full", "normal" or "off".
     #[serde(default = "durability_default")]
     pub durability: String,
+    /// Normal mode: the WAL is synced every this many commits.
+    #[serde(default = "normal_commits_default")]
+    pub normal_commits: u32,
+    /// Normal mode: ... or every this many milliseconds.
+    #[serde(default = "normal_millis_default")]
+    pub normal_millis: u32,
     /// A seeded engine bug (kebab-case name, see `engine::SeededBug::name`).
     #[serde(default)]
     pub seeded_bug: Option<String>,
@@ -177,6 +195,10 @@ pub struct PowerLossSpec {
     /// Power loss lands right after a commit's WAL append, before its fsync returns.
     #[serde(default)]
     pub torn_tail: bool,
+    /// Normal mode: every Nth cycle idles past the time window before its crash, so every
+    /// acknowledged commit must survive it (0: never).
+    #[serde(default)]
+    pub idle_every: u64,
     /// A power-loss model in full, used instead of the presets (e.g. a torn write: sector
     /// granularity, most sectors written, the rest garbage).
     #[serde(default)]
@@ -233,10 +255,15 @@ impl FaultsSection {
     /// # Errors
     /// A message naming the bad key.
     pub fn validate(&self) -> Result<(), String> {
-        if !matches!(self.durability.as_str(), "full" | "off") {
+        if !matches!(self.durability.as_str(), "full" | "normal" | "off") {
             return Err(format!(
-                "faults.durability = {:?}: \"full\" or \"off\"",
+                "faults.durability = {:?}: \"full\", \"normal\" or \"off\"",
                 self.durability
+            ));
+        }
+        if self.normal_commits == 0 || !(1..=NORMAL_MILLIS_MAX).contains(&self.normal_millis) {
+            return Err(format!(
+                "faults.normal_commits > 0 and faults.normal_millis in 1..={NORMAL_MILLIS_MAX}"
             ));
         }
         if let Some(name) = &self.seeded_bug {
@@ -262,6 +289,11 @@ impl FaultsSection {
         if let Some(p) = &self.power_loss {
             if p.cycles > CYCLES_MAX || p.presets.is_empty() {
                 return Err("faults.power_loss: cycles <= 100000 and a preset".to_string());
+            }
+            if p.idle_every > 0 && self.durability != "normal" {
+                return Err(
+                    "faults.power_loss.idle_every: only with durability = \"normal\"".into(),
+                );
             }
         }
         if let Some(c) = &self.corruption {

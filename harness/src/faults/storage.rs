@@ -262,6 +262,20 @@ impl FaultStorage {
     /// # Errors
     /// The file is missing, or `bits` exceeds [`super::BIT_FLIPS_PER_CALL_MAX`].
     pub fn flip_bits(&self, file: &str, bits: u32) -> io::Result<Vec<FaultEvent>> {
+        self.flip_bits_in(file, 0..u64::MAX, bits)
+    }
+
+    /// [`FaultStorage::flip_bits`] within the byte range `range` of the file (cut to its
+    /// length), e.g. the live frames of a WAL.
+    ///
+    /// # Errors
+    /// As [`FaultStorage::flip_bits`].
+    pub fn flip_bits_in(
+        &self,
+        file: &str,
+        range: std::ops::Range<u64>,
+        bits: u32,
+    ) -> io::Result<Vec<FaultEvent>> {
         if bits > super::BIT_FLIPS_PER_CALL_MAX {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -270,7 +284,7 @@ impl FaultStorage {
         }
         let mut state = self.shared.state.lock();
         let op = self.ops_total();
-        self.shared.flip_locked(&mut state, file, bits, op)
+        self.shared.flip_locked(&mut state, file, range, bits, op)
     }
 
     /// Power loss now under `model`: returns the disk as it would be found on restart, and
@@ -376,7 +390,7 @@ impl Shared {
             .collect();
         for (file, bits) in flips {
             // A planned flip on a file not created yet is a no-op, not a failure of this op.
-            let _ = self.flip_locked(state, &file, bits, op);
+            let _ = self.flip_locked(state, &file, 0..u64::MAX, bits, op);
         }
         if self.crash_at.load(Ordering::Acquire) == op {
             let image = self.crash_locked(state, &self.plan.crash.model(), op);
@@ -524,11 +538,14 @@ impl Shared {
         &self,
         state: &mut State,
         name: &str,
+        range: std::ops::Range<u64>,
         bits: u32,
         op: u64,
     ) -> io::Result<Vec<FaultEvent>> {
         let file = self.inner.open(name, false)?;
-        let len = file.len()?;
+        let end = file.len()?.min(range.end);
+        let start = range.start.min(end);
+        let len = end - start;
         let mut flipped = Vec::new();
         if len == 0 {
             return Ok(flipped);
@@ -540,7 +557,8 @@ impl Shared {
             let sector = rng.below(sectors);
             let sector_bytes = SECTOR_BYTES.min(len - sector * SECTOR_BYTES);
             let bit = rng.below(sector_bytes * 8);
-            let pos = sector * SECTOR_BYTES + bit / 8;
+            let pos = start + sector * SECTOR_BYTES + bit / 8;
+            debug_assert!((start..end).contains(&pos));
             let mask = 1u8 << (bit % 8);
             let mut byte = [0u8; 1];
             file.read_at(&mut byte, pos)?;

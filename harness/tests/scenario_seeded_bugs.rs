@@ -1,0 +1,218 @@
+//! Proof that shipped scenarios catch seeded engine bugs on their own, as a user runs them:
+//! `harness run SCENARIO --set faults.seeded_bug=BUG --seed S`. Each case names the check
+//! the bug must fail and the only checks allowed to fail with it, so a check is shown to
+//! fail alone where the case allows nothing else.
+//!
+//! Run: `cargo test -p harness --features seeded-bugs --test scenario_seeded_bugs`.
+#![cfg(feature = "seeded-bugs")]
+
+mod common;
+
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context as _, Result};
+
+/// Seeds tried per case before giving up: each bug is caught on the first or second.
+const SEEDS_MAX: u64 = 3;
+
+struct Case {
+    bug: &'static str,
+    scenario: &'static str,
+    /// The check that must fail.
+    check: &'static str,
+    /// Other checks that may fail with it (empty: `check` fails alone).
+    also: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        bug: "corrupt-wal-read-as-torn-tail",
+        scenario: "faults/bitflip",
+        check: "checksum_detection",
+        also: &[],
+    },
+    Case {
+        bug: "accept-bad-frame-checksum",
+        scenario: "faults/torn-write-wal-tail",
+        check: "checksum_detection",
+        also: &[],
+    },
+    Case {
+        bug: "normal-window-tenfold",
+        scenario: "faults/power-loss-normal",
+        check: "normal_mode_window",
+        also: &[],
+    },
+    Case {
+        bug: "normal-flusher-never-syncs",
+        scenario: "faults/power-loss-normal",
+        check: "normal_mode_window",
+        also: &[],
+    },
+    Case {
+        bug: "keep-rolled-back-pages-in-cache",
+        scenario: "faults/power-loss-sqlite",
+        check: "verified_reads",
+        also: &[
+            "checksum_detection",
+            "durability",
+            "integrity_after_recovery",
+        ],
+    },
+    Case {
+        bug: "lose-last-key-of-split",
+        scenario: "faults/power-loss-fdb",
+        check: "durability",
+        also: &[],
+    },
+    Case {
+        bug: "skip-commit-fsync",
+        scenario: "faults/power-loss-sqlite",
+        check: "durability",
+        also: &["no_hole_prefix"],
+    },
+    Case {
+        bug: "commit-record-first",
+        scenario: "faults/power-loss-fdb",
+        check: "checksum_detection",
+        also: &["integrity_after_recovery", "atomicity"],
+    },
+    Case {
+        bug: "drop-page-at-checkpoint",
+        scenario: "faults/power-loss-sqlite",
+        check: "durability",
+        also: &[
+            "atomicity",
+            "integrity_after_recovery",
+            "checksum_detection",
+        ],
+    },
+];
+
+/// The checks that failed in a run's report.
+fn failed_checks(report: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(report).with_context(|| report.display().to_string())?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    let checks = json["checks"].as_array().context("report has no checks")?;
+    ensure!(!checks.is_empty(), "report judged nothing");
+    Ok(checks
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect())
+}
+
+fn run(case: &Case, seed: u64, bug: Option<&str>, dir: &Path) -> Result<Vec<String>> {
+    let out = dir.join(format!("seed-{seed}-{}", bug.unwrap_or("none")));
+    let seed_arg = seed.to_string();
+    let set = bug.map(|b| format!("faults.seeded_bug={b}"));
+    let mut args = vec!["run", case.scenario, "--seed", &seed_arg, "--no-progress"];
+    let out_arg = out.display().to_string();
+    args.extend(["--out", &out_arg]);
+    if let Some(set) = &set {
+        args.extend(["--set", set]);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = common::harness(&args, &root)?;
+    let code = output.status.code();
+    ensure!(
+        matches!(code, Some(0 | 1)),
+        "{args:?} exited {code:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    failed_checks(&out.join("report.json"))
+}
+
+fn prove(case: &Case) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut seen = Vec::new();
+    for seed in 1..=SEEDS_MAX {
+        let failed = run(case, seed, Some(case.bug), dir.path())?;
+        let allowed = |c: &String| c == case.check || case.also.contains(&c.as_str());
+        ensure!(
+            failed.iter().all(allowed),
+            "{} on {} seed {seed} failed {failed:?}; only {} (and {:?}) may fail",
+            case.bug,
+            case.scenario,
+            case.check,
+            case.also
+        );
+        if failed.iter().any(|c| c == case.check) {
+            // The same seed passes on the correct engine: the failure is the bug's.
+            let clean = run(case, seed, None, dir.path())?;
+            ensure!(
+                clean.is_empty(),
+                "{} seed {seed} fails without the bug: {clean:?}",
+                case.scenario
+            );
+            return Ok(());
+        }
+        seen.push((seed, failed));
+    }
+    bail!(
+        "{} on {}: no seed in 1..={SEEDS_MAX} failed {}; failed per seed: {seen:?}",
+        case.bug,
+        case.scenario,
+        case.check
+    )
+}
+
+fn case(bug: &str) -> Result<&'static Case> {
+    CASES
+        .iter()
+        .find(|c| c.bug == bug)
+        .with_context(|| format!("no case for {bug}"))
+}
+
+#[test]
+fn bitflip_catches_mid_log_wal_damage_taken_for_a_torn_tail() -> Result<()> {
+    prove(case("corrupt-wal-read-as-torn-tail")?)
+}
+
+#[test]
+fn torn_write_wal_tail_catches_accepted_bad_checksums() -> Result<()> {
+    prove(case("accept-bad-frame-checksum")?)
+}
+
+#[test]
+fn power_loss_normal_catches_a_stretched_commit_window() -> Result<()> {
+    prove(case("normal-window-tenfold")?)
+}
+
+#[test]
+fn power_loss_normal_catches_a_flusher_that_never_syncs() -> Result<()> {
+    prove(case("normal-flusher-never-syncs")?)
+}
+
+#[test]
+fn power_loss_sqlite_catches_rolled_back_pages_left_in_the_cache() -> Result<()> {
+    prove(case("keep-rolled-back-pages-in-cache")?)
+}
+
+#[test]
+fn power_loss_fdb_catches_a_lost_split_key() -> Result<()> {
+    prove(case("lose-last-key-of-split")?)
+}
+
+#[test]
+fn power_loss_sqlite_catches_a_skipped_commit_fsync() -> Result<()> {
+    prove(case("skip-commit-fsync")?)
+}
+
+#[test]
+fn power_loss_fdb_catches_a_commit_record_written_first() -> Result<()> {
+    prove(case("commit-record-first")?)
+}
+
+#[test]
+fn power_loss_sqlite_catches_a_page_dropped_at_checkpoint() -> Result<()> {
+    prove(case("drop-page-at-checkpoint")?)
+}
+
+#[test]
+fn every_seeded_bug_is_caught_by_a_scenario() -> Result<()> {
+    for bug in engine::SeededBug::ALL {
+        case(bug.name())?;
+    }
+    Ok(())
+}
