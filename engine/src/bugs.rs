@@ -29,6 +29,9 @@ pub enum SeededBug {
     /// that it had been synced: acknowledged commits after mid-log damage are silently
     /// dropped. Breaks checksum detection.
     CorruptWalReadAsTornTail,
+    /// A checkpoint restarts the WAL before it syncs the main file (steps 3 and 4 swapped):
+    /// a power loss between them loses the copied pages. Breaks durability.
+    WalResetBeforeMainSync,
     /// `Durability::Normal` syncs every ten times `commits` commits. Breaks its window.
     NormalWindowTenfold,
     /// `Durability::Normal`'s flusher thread wakes but never syncs, so an idle database keeps
@@ -38,7 +41,7 @@ pub enum SeededBug {
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 9] = [
+    pub const ALL: [SeededBug; 10] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -48,6 +51,7 @@ impl SeededBug {
         SeededBug::NormalWindowTenfold,
         SeededBug::NormalFlusherNeverSyncs,
         SeededBug::CorruptWalReadAsTornTail,
+        SeededBug::WalResetBeforeMainSync,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -62,6 +66,7 @@ impl SeededBug {
             SeededBug::LoseLastKeyOfSplit => "lose-last-key-of-split",
             SeededBug::NormalWindowTenfold => "normal-window-tenfold",
             SeededBug::CorruptWalReadAsTornTail => "corrupt-wal-read-as-torn-tail",
+            SeededBug::WalResetBeforeMainSync => "wal-reset-before-main-sync",
             SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
         }
     }

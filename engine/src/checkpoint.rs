@@ -57,6 +57,12 @@ impl Shared {
         // so a torn main-file page is always still covered by its frame until step 4.
         let pages = self.load_copies(copies, generation, salt)?;
         self.write_main(&pages)?;
+        if full && self.bug(crate::SeededBug::WalResetBeforeMainSync) {
+            self.reset_wal(w, generation, salt)?;
+            self.sync_main()?;
+            self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         // Step 3: the main file is durable before the WAL may forget anything.
         self.sync_main()?;
         if full {

@@ -94,6 +94,13 @@ fn cases() -> Vec<Case> {
             commits: 80,
             failing: &["checksum_detection"],
         },
+        Case {
+            bug: SeededBug::WalResetBeforeMainSync,
+            faults: "[power_loss]\ncycles = 24\npresets = [\"sqlite\", \"fdb\"]\ncrash_in_checkpoint_every = 1\n",
+            keys_n: 2000,
+            commits: 40,
+            failing: &["durability", "integrity_after_recovery", "checksum_detection"],
+        },
     ]
 }
 
@@ -196,6 +203,12 @@ fn normal_flusher_never_syncing_fails_the_normal_mode_window_after_idling() -> R
 #[test]
 fn corrupt_wal_read_as_torn_tail_fails_checksum_detection_on_live_wal_flips() -> Result<()> {
     prove(&cases()[8])
+}
+
+#[test]
+fn wal_reset_before_main_sync_fails_durability_when_power_is_lost_inside_a_checkpoint() -> Result<()>
+{
+    prove(&cases()[9])
 }
 
 #[test]

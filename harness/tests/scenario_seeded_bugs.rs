@@ -87,6 +87,17 @@ const CASES: &[Case] = &[
             "checksum_detection",
         ],
     },
+    Case {
+        bug: "wal-reset-before-main-sync",
+        scenario: "faults/power-loss-checkpoint",
+        check: "durability",
+        also: &[
+            "atomicity",
+            "no_hole_prefix",
+            "integrity_after_recovery",
+            "checksum_detection",
+        ],
+    },
 ];
 
 /// The checks that failed in a run's report.
@@ -207,6 +218,11 @@ fn power_loss_fdb_catches_a_commit_record_written_first() -> Result<()> {
 #[test]
 fn power_loss_sqlite_catches_a_page_dropped_at_checkpoint() -> Result<()> {
     prove(case("drop-page-at-checkpoint")?)
+}
+
+#[test]
+fn power_loss_checkpoint_catches_a_wal_reset_before_the_main_file_sync() -> Result<()> {
+    prove(case("wal-reset-before-main-sync")?)
 }
 
 #[test]

@@ -56,6 +56,7 @@ fn fresh(ctx: &Ctx, old: Rig, plan: FaultPlan, episode: u64) -> Result<Rig> {
 pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
     let mut rig = ctx.rig(FaultPlan::default(), 0)?;
     rig.setup().context("power loss: setup")?;
+    let mut in_checkpoint = InCheckpoint::default();
     for c in 0..pl.cycles {
         let preset = pl.presets[(c as usize) % pl.presets.len()];
         let model = pl.model.clone().unwrap_or_else(|| preset.model());
@@ -69,18 +70,20 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             _ => ctx.commits,
         };
         rig.run(commits)?;
+        if every_nth(c, pl.crash_in_checkpoint_every) {
+            in_checkpoint.attempt(&mut rig);
+        }
         let planned = rig
             .storage
             .crash_at_op()
             .filter(|_| rig.storage.is_crashed());
-        let idle = pl.idle_every > 0 && c % pl.idle_every == pl.idle_every - 1;
+        let idle = every_nth(c, pl.idle_every);
         if idle && planned.is_none() {
             rig.idle_past_window();
         }
         let at_op = planned.unwrap_or_else(|| rig.storage.ops_total());
         let mut image = rig.crash(&model);
-        let in_recovery = pl.crash_in_recovery_every > 0
-            && c % pl.crash_in_recovery_every == pl.crash_in_recovery_every - 1;
+        let in_recovery = every_nth(c, pl.crash_in_recovery_every);
         let name = if pl.model.is_some() {
             "model".to_string()
         } else {
@@ -115,9 +118,80 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             rig.storage.arm_crash_at(at);
         }
     }
+    if pl.crash_in_checkpoint_every > 0 {
+        in_checkpoint.judge(&mut rig);
+    }
     finish_off_mode(&mut rig, pl.cycles);
     finish_normal_mode(&mut rig, pl.cycles);
     Ok(rig.out)
+}
+
+/// True on every `n`th cycle (the last of each group of `n`; never when `n` is 0).
+fn every_nth(c: u64, n: u64) -> bool {
+    n > 0 && c % n == n - 1
+}
+
+/// I/Os the first checkpoint is assumed to take, before one has been measured.
+const CHECKPOINT_OPS_FIRST: u64 = 8;
+/// The widest range a crash inside a checkpoint is drawn from: the rig's checkpoints copy
+/// at most a few hundred pages.
+const CHECKPOINT_OPS_MAX: u64 = 4096;
+
+/// Power losses placed inside explicit checkpoints.
+#[derive(Debug, Default)]
+struct InCheckpoint {
+    /// I/Os of the last checkpoint that completed: the range a crash is drawn from.
+    ops_last: u64,
+    tries: u64,
+    landed: u64,
+}
+
+impl InCheckpoint {
+    /// Arms the power loss at a seeded I/O of the checkpoint it then starts; a checkpoint
+    /// that finishes first (a shorter one) cancels it, and the cycle loses power after.
+    fn attempt(&mut self, rig: &mut Rig) {
+        let before = rig.storage.ops_total();
+        let range = if self.ops_last == 0 {
+            CHECKPOINT_OPS_FIRST
+        } else {
+            self.ops_last
+        };
+        let at = before + 1 + rig.below(range);
+        let Some(db) = rig.db.as_ref() else {
+            return;
+        };
+        rig.storage.arm_crash_at(at);
+        self.tries += 1;
+        // The crash fails the checkpoint with an I/O error: that is the point.
+        let _ = db.checkpoint();
+        if rig.storage.is_crashed() {
+            // The checkpoint may be longer than the range: widen it until one completes
+            // and is measured, so crashes reach its last steps too.
+            self.landed += 1;
+            self.ops_last = range.saturating_mul(2).min(CHECKPOINT_OPS_MAX);
+        } else {
+            self.ops_last = rig.storage.ops_total() - before;
+            rig.storage.cancel_crash();
+        }
+    }
+
+    fn judge(&self, rig: &mut Rig) {
+        let name = names::CRASHES_IN_CHECKPOINT;
+        if self.landed > 0 {
+            rig.out.tally.pass(name, self.landed);
+            let note = format!(
+                "{} of {} tries landed inside a checkpoint",
+                self.landed, self.tries
+            );
+            rig.out.tally.note(name, note);
+        } else {
+            let d = format!(
+                "none of {} power losses aimed at a checkpoint landed in one",
+                self.tries
+            );
+            rig.out.tally.fail(name, d);
+        }
+    }
 }
 
 fn preset_name(p: CrashPreset) -> String {

@@ -55,6 +55,8 @@ pub mod names {
     /// Normal mode: a power loss loses at most the commits of its window (at most
     /// `normal_commits - 1`, none after an idle past `normal_millis`), and some loss was seen.
     pub const NORMAL_WINDOW: &str = "normal_mode_window";
+    /// Power losses landed inside checkpoints (else the scenario never tested them).
+    pub const CRASHES_IN_CHECKPOINT: &str = "crashes_inside_checkpoints";
     /// Kills landed while the child was recovering.
     pub const KILLS_IN_RECOVERY: &str = "kills_during_recovery";
     /// Every EIO episode's fault fired during the workload (else the episode tested nothing).

@@ -26,6 +26,7 @@
 //! cycles = 12
 //! presets = ["sqlite", "fdb", "tigerbeetle", "drop_all"]
 //! crash_in_recovery_every = 3         # every 3rd cycle crashes again during recovery
+//! crash_in_checkpoint_every = 2       # every 2nd cycle loses power inside a checkpoint
 //! idle_every = 2                      # Normal mode: every 2nd cycle idles past the time
 //!                                     # window before the crash (then nothing may be lost)
 //!
@@ -195,6 +196,11 @@ pub struct PowerLossSpec {
     /// Power loss lands right after a commit's WAL append, before its fsync returns.
     #[serde(default)]
     pub torn_tail: bool,
+    /// Every Nth cycle loses power inside an explicit checkpoint, at a seeded I/O among
+    /// those the last checkpoint took: in the page copy, between the main-file sync and the
+    /// WAL reset, or in the reset (0: never).
+    #[serde(default)]
+    pub crash_in_checkpoint_every: u64,
     /// Normal mode: every Nth cycle idles past the time window before its crash, so every
     /// acknowledged commit must survive it (0: never).
     #[serde(default)]

@@ -314,6 +314,11 @@ impl FaultStorage {
         self.shared.slow.store(true, Ordering::Release);
     }
 
+    /// Cancels a crash armed with [`FaultStorage::arm_crash_at`] that has not fired.
+    pub fn cancel_crash(&self) {
+        self.shared.crash_at.store(0, Ordering::Release);
+    }
+
     /// Holds the plan's EIO, ENOSPC, misdirection and latent errors until [`FaultStorage::arm`]
     /// (crashes, bit flips and fail-at-N count I/O numbers and are not affected). A runner
     /// disarms the layer for its own setup, so an injected fault meets the workload and
