@@ -29,6 +29,8 @@ pub enum SeededBug {
     /// that it had been synced: acknowledged commits after mid-log damage are silently
     /// dropped. Breaks checksum detection.
     CorruptWalReadAsTornTail,
+    /// A leaf merge after deletes drops the last key of the merged leaf. Breaks the B+tree.
+    LoseLastKeyOfMerge,
     /// A checkpoint restarts the WAL before it syncs the main file (steps 3 and 4 swapped):
     /// a power loss between them loses the copied pages. Breaks durability.
     WalResetBeforeMainSync,
@@ -41,7 +43,7 @@ pub enum SeededBug {
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 10] = [
+    pub const ALL: [SeededBug; 11] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -52,6 +54,7 @@ impl SeededBug {
         SeededBug::NormalFlusherNeverSyncs,
         SeededBug::CorruptWalReadAsTornTail,
         SeededBug::WalResetBeforeMainSync,
+        SeededBug::LoseLastKeyOfMerge,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -67,6 +70,7 @@ impl SeededBug {
             SeededBug::NormalWindowTenfold => "normal-window-tenfold",
             SeededBug::CorruptWalReadAsTornTail => "corrupt-wal-read-as-torn-tail",
             SeededBug::WalResetBeforeMainSync => "wal-reset-before-main-sync",
+            SeededBug::LoseLastKeyOfMerge => "lose-last-key-of-merge",
             SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
         }
     }

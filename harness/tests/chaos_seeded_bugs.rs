@@ -101,6 +101,13 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["durability", "integrity_after_recovery", "checksum_detection"],
         },
+        Case {
+            bug: SeededBug::LoseLastKeyOfMerge,
+            faults: "checkpoint_every = 7\ndelete_per_mille = 300\nscan_per_mille = 300\nread_per_mille = 300\nvalue_bytes_max = 49152\n[power_loss]\ncycles = 24\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 40,
+            failing: &["durability", "verified_scans", "verified_reads", "integrity_after_recovery"],
+        },
     ]
 }
 
@@ -209,6 +216,11 @@ fn corrupt_wal_read_as_torn_tail_fails_checksum_detection_on_live_wal_flips() ->
 fn wal_reset_before_main_sync_fails_durability_when_power_is_lost_inside_a_checkpoint() -> Result<()>
 {
     prove(&cases()[9])
+}
+
+#[test]
+fn lose_last_key_of_merge_fails_durability_under_deletes() -> Result<()> {
+    prove(&cases()[10])
 }
 
 #[test]

@@ -98,6 +98,16 @@ const CASES: &[Case] = &[
             "checksum_detection",
         ],
     },
+    Case {
+        bug: "lose-last-key-of-merge",
+        scenario: "faults/power-loss-churn",
+        check: "durability",
+        also: &[
+            "verified_scans",
+            "verified_reads",
+            "integrity_after_recovery",
+        ],
+    },
 ];
 
 /// The checks that failed in a run's report.
@@ -223,6 +233,11 @@ fn power_loss_sqlite_catches_a_page_dropped_at_checkpoint() -> Result<()> {
 #[test]
 fn power_loss_checkpoint_catches_a_wal_reset_before_the_main_file_sync() -> Result<()> {
     prove(case("wal-reset-before-main-sync")?)
+}
+
+#[test]
+fn power_loss_churn_catches_a_key_lost_in_a_leaf_merge() -> Result<()> {
+    prove(case("lose-last-key-of-merge")?)
 }
 
 #[test]

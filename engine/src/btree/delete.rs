@@ -111,13 +111,17 @@ fn fix_underflow(
     };
     let capacity = kind.capacity(tx.body_len());
     if cells.cost_of(0..cells.len()) <= capacity {
+        let bug = kind == NodeKind::Leaf
+            && cells.len() > 1
+            && tx.seeded_bug(crate::SeededBug::LoseLastKeyOfMerge);
+        let kept = if bug { cells.len() - 1 } else { cells.len() };
         write_node(
             tx.page_mut(right)?,
             right,
             kind,
             right_rightmost,
             &cells,
-            0..cells.len(),
+            0..kept,
         )?;
         tx.free(left)?;
         node::remove(tx.page_mut(parent)?, parent, NodeKind::Branch, j)?;

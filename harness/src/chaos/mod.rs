@@ -44,6 +44,9 @@ pub mod names {
     pub const RECOVERY_TIME: &str = "recovery_time_bound";
     /// Every read of the live database returned the acknowledged version.
     pub const VERIFIED_READS: &str = "verified_reads";
+    /// Every scan of the live database showed exactly the acknowledged keys of its bounds,
+    /// in order (ranges ascending and descending, and prefixes).
+    pub const VERIFIED_SCANS: &str = "verified_scans";
     /// After ENOSPC, the same open database commits again once space is freed.
     pub const DISK_FULL_RECOVERY: &str = "disk_full_recovery";
     /// After a failed fsync the engine refuses writes until reopened.

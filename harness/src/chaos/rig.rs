@@ -41,6 +41,12 @@ const BANK_CHECK_EVERY: u64 = 16;
 /// Keys of the rig: enough for a B+tree of a few levels at the rig's scale, small enough to
 /// verify every key after every recovery.
 pub const RIG_KEYS_MAX: u64 = 1 << 20;
+/// Longest value of the rig: sixteen 4 KiB overflow pages, and the memory stays small.
+pub const RIG_VALUE_BYTES_MAX: usize = 64 << 10;
+/// Keys one verified scan covers at most (a prefix scan covers 256).
+const SCAN_KEYS_MAX: u64 = 64;
+/// Rows read from one scan at most: past its 256 keys, a scan that does not stop is a bug.
+const SCAN_ROWS_MAX: usize = 512;
 /// Salts of the rig's random streams.
 /// Normal mode: slack added to an idle past the time window (a loaded machine may run the
 /// flusher late; the check is about minutes-late or never, not milliseconds).
@@ -66,6 +72,13 @@ pub struct RigConfig {
     pub checkpoint_every: u64,
     pub read_per_mille: u32,
     pub rollback_per_mille: u32,
+    /// Writes that delete their key instead, per 1000.
+    pub delete_per_mille: u32,
+    /// Verified range scans per 1000 commits.
+    pub scan_per_mille: u32,
+    /// Longest value: each put draws its length in `value_bytes..=value_bytes_max` (skewed
+    /// short), so values grow, shrink and span several overflow pages.
+    pub value_bytes_max: usize,
     pub wal_checkpoint_bytes: u64,
     pub seeded_bug: Option<SeededBug>,
 }
@@ -85,6 +98,8 @@ impl RigConfig {
             (1..=RIG_KEYS_MAX).contains(&keys_n),
             "in-process chaos: record_count must be in 1..={RIG_KEYS_MAX}"
         );
+        let value_bytes =
+            value_bytes.clamp(crate::gen::value::VALUE_BYTES_MIN, RIG_VALUE_BYTES_MAX);
         let durability = match spec.durability.as_str() {
             "off" => Durability::Off,
             "normal" => Durability::Normal {
@@ -98,13 +113,16 @@ impl RigConfig {
             keys_n,
             markers_n: keys_n.clamp(1, 64),
             accounts_n: spec.accounts,
-            value_bytes: value_bytes.clamp(crate::gen::value::VALUE_BYTES_MIN, 64 << 10),
+            value_bytes,
             txn_keys_max: 4,
             durability,
             sync_every: spec.sync_every,
             checkpoint_every: spec.checkpoint_every,
             read_per_mille: spec.read_per_mille,
             rollback_per_mille: spec.rollback_per_mille,
+            delete_per_mille: spec.delete_per_mille,
+            scan_per_mille: spec.scan_per_mille,
+            value_bytes_max: spec.value_bytes_max.clamp(value_bytes, RIG_VALUE_BYTES_MAX),
             wal_checkpoint_bytes: spec.wal_checkpoint_bytes,
             seeded_bug: spec.bug(),
         })
@@ -123,6 +141,18 @@ impl RigConfig {
             seeded_bug: self.seeded_bug,
             ..Options::default()
         }
+    }
+
+    /// The length of version `version` of `key`: `value_bytes` when fixed, else drawn
+    /// from the key and version (so a recovery can regenerate it), skewed towards short.
+    #[must_use]
+    pub fn value_len(&self, key: u64, version: u64) -> usize {
+        let span = self.value_bytes_max.saturating_sub(self.value_bytes) as u64;
+        if span == 0 {
+            return self.value_bytes;
+        }
+        let u = (hash(self.seed, key, version) % 1_000_000) as f64 / 1e6;
+        self.value_bytes + (span as f64 * u * u * u) as usize
     }
 
     fn check_mode(&self) -> CheckMode {
@@ -199,6 +229,40 @@ pub struct Rig {
     pub label: String,
 }
 
+/// The rows of table `kv` for the indexes `lo..=hi`: by range (ascending or descending)
+/// or, with `prefix`, by the 8-byte prefix they share.
+fn scan_kv(
+    db: &Database,
+    lo: u64,
+    hi: u64,
+    reverse: bool,
+    prefix: bool,
+) -> engine::Result<Vec<(u64, Vec<u8>)>> {
+    use std::ops::Bound;
+    let read = db.begin_read()?;
+    let kv = read.table(KV)?;
+    let (lo_key, hi_key) = (kv_key(lo), kv_key(hi));
+    let range = if prefix {
+        read.prefix(&kv, &lo_key[..8])?
+    } else {
+        let (lower, upper) = (Bound::Included(&lo_key[..]), Bound::Included(&hi_key[..]));
+        read.range(&kv, lower, upper, reverse)?
+    };
+    let mut rows = Vec::new();
+    for row in range.take(SCAN_ROWS_MAX) {
+        let (key, value) = row?;
+        let index = key_index(&key).unwrap_or(u64::MAX);
+        rows.push((index, value));
+    }
+    Ok(rows)
+}
+
+/// The index of a `kv` key, `None` for any other shape.
+fn key_index(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
+    (key.len() == 9 && key[0] == b'k').then(|| u64::from_be_bytes(bytes))
+}
+
 fn kv_key(i: u64) -> [u8; 9] {
     let mut k = [b'k'; 9];
     k[1..].copy_from_slice(&i.to_be_bytes());
@@ -237,6 +301,11 @@ impl Rig {
             hash(cfg.seed, SALT_STORAGE, 0),
         )
         .map_err(|e| anyhow!("fault plan: {e}"))?;
+        let mut out = ChaosOutcome::default();
+        if cfg.scan_per_mille > 0 {
+            // Registered now: a run whose scans never came fails the check (nothing seen).
+            out.tally.pass(names::VERIFIED_SCANS, 0);
+        }
         Ok(Rig {
             rng: SplitMix64::new(hash(cfg.seed, SALT_WORKLOAD, 0)),
             markers: PrefixChecker::new(cfg.markers_n),
@@ -259,7 +328,7 @@ impl Rig {
             wal_damage_vouched: false,
             io_faults_expected: false,
             setup_done: false,
-            out: ChaosOutcome::default(),
+            out,
             commits: 0,
             lost_acked: 0,
             lost_commits: 0,
@@ -339,11 +408,20 @@ impl Rig {
             return self.rollback_step();
         }
         let keys = self.draw_keys();
+        // Per key: the version written, or `None` for a delete.
         let mut versions = Vec::with_capacity(keys.len());
         for &k in &keys {
-            let v = self.oracle.next_version(k)?;
-            self.oracle.begin_put(k, v)?;
-            versions.push(v);
+            // Drawn only when deletes are on: a seed's stream stays what it was without them.
+            let delete = self.cfg.delete_per_mille > 0
+                && self.rng.below(1000) < u64::from(self.cfg.delete_per_mille);
+            if delete {
+                self.oracle.begin_delete(k)?;
+                versions.push(None);
+            } else {
+                let v = self.oracle.next_version(k)?;
+                self.oracle.begin_put(k, v)?;
+                versions.push(Some(v));
+            }
         }
         let transfer = self.draw_transfer();
         let seq = self.seq;
@@ -352,7 +430,10 @@ impl Rig {
         match result {
             Ok(()) => {
                 for (&k, &v) in keys.iter().zip(&versions) {
-                    self.oracle.ack_put(k, v)?;
+                    match v {
+                        Some(v) => self.oracle.ack_put(k, v)?,
+                        None => self.oracle.ack_delete(k)?,
+                    }
                 }
                 self.acked(seq);
                 self.after_commit()?;
@@ -391,7 +472,7 @@ impl Rig {
     fn write_txn(
         &mut self,
         keys: &[u64],
-        versions: &[u64],
+        versions: &[Option<u64>],
         transfer: Option<(u64, u64, i64)>,
         seq: u64,
     ) -> engine::Result<()> {
@@ -400,7 +481,12 @@ impl Rig {
         let kv = tx.table(KV)?;
         let marks = tx.table(MARKS)?;
         for (&k, &v) in keys.iter().zip(versions) {
-            generate_value(k, v, self.cfg.seed, self.cfg.value_bytes, &mut self.value);
+            let Some(v) = v else {
+                tx.delete(&kv, &kv_key(k))?;
+                continue;
+            };
+            let len = self.cfg.value_len(k, v);
+            generate_value(k, v, self.cfg.seed, len, &mut self.value);
             tx.put(&kv, &kv_key(k), &self.value)?;
         }
         let m = self.markers.key_of(seq);
@@ -460,6 +546,10 @@ impl Rig {
             let key = self.rng.below(self.cfg.keys_n);
             self.live_read(key)?;
         }
+        if self.cfg.scan_per_mille > 0 && self.rng.below(1000) < u64::from(self.cfg.scan_per_mille)
+        {
+            self.live_scan()?;
+        }
         if self.cfg.accounts_n > 1 && c.is_multiple_of(BANK_CHECK_EVERY) {
             self.bank_check_live();
         }
@@ -476,8 +566,14 @@ impl Rig {
             let mut value = std::mem::take(&mut self.value);
             for &k in &keys {
                 let v = self.oracle.next_version(k)?;
-                generate_value(k, v, self.cfg.seed, self.cfg.value_bytes, &mut value);
-                if tx.put(&kv, &kv_key(k), &value).is_err() {
+                let written = if v % 4 == 0 {
+                    tx.delete(&kv, &kv_key(k)).map(|_| ())
+                } else {
+                    let len = self.cfg.value_len(k, v);
+                    generate_value(k, v, self.cfg.seed, len, &mut value);
+                    tx.put(&kv, &kv_key(k), &value)
+                };
+                if written.is_err() {
                     break;
                 }
             }
@@ -612,6 +708,90 @@ impl Rig {
         })();
         self.db = Some(db);
         outcome
+    }
+
+    /// A verified scan of the live database: a range of up to [`SCAN_KEYS_MAX`] keys,
+    /// ascending or descending, or every key under a prefix. Each key in the bounds must
+    /// show its acknowledged version, in order, and nothing outside the bounds may appear.
+    fn live_scan(&mut self) -> Result<()> {
+        let (lo, hi, reverse, prefix) = self.draw_scan();
+        let db = self.db.take().context("rig: database not open")?;
+        let scanned = scan_kv(&db, lo, hi, reverse, prefix);
+        self.db = Some(db);
+        let rows = match scanned {
+            Ok(rows) => rows,
+            Err(e) if e.is_corruption() && self.corruption_injected => {
+                self.out.tally.pass(names::CHECKSUM_DETECTION, 1);
+                return Ok(());
+            }
+            Err(_) if self.io_faults_expected || self.storage.is_crashed() => return Ok(()),
+            Err(e) => {
+                let d = format!("{}: scan {lo}..={hi}: {e}", self.label);
+                self.out.tally.fail(names::VERIFIED_SCANS, d);
+                return Ok(());
+            }
+        };
+        let mut seen = vec![None; (hi - lo + 1) as usize];
+        let mut last: Option<u64> = None;
+        for (key, bytes) in rows {
+            let in_order = last.is_none_or(|l| if reverse { key < l } else { key > l });
+            if !(lo..=hi).contains(&key) || !in_order {
+                let d = format!(
+                    "{}: scan {lo}..={hi} (reverse {reverse}, prefix {prefix}) returned key \
+                     {key} after {last:?}: outside its bounds or out of order",
+                    self.label
+                );
+                self.out.tally.fail(names::VERIFIED_SCANS, d);
+                return Ok(());
+            }
+            last = Some(key);
+            match verify_value(key, self.cfg.seed, &bytes) {
+                Ok(v) => seen[(key - lo) as usize] = Some(v),
+                Err(e) => {
+                    let d = format!(
+                        "{}: scan: key {key}: damaged bytes as data: {e}",
+                        self.label
+                    );
+                    self.out.tally.fail(names::CHECKSUM_DETECTION, d);
+                    return Ok(());
+                }
+            }
+        }
+        self.judge_scan(lo, &seen, reverse, prefix);
+        Ok(())
+    }
+
+    fn draw_scan(&mut self) -> (u64, u64, bool, bool) {
+        let start = self.rng.below(self.cfg.keys_n);
+        let last_key = self.cfg.keys_n - 1;
+        if self.rng.below(4) == 0 {
+            // Every key under the prefix of `start`'s first 8 bytes: 256 indexes.
+            return (start & !0xff, (start | 0xff).min(last_key), false, true);
+        }
+        let len = 1 + self.rng.below(SCAN_KEYS_MAX);
+        let reverse = self.rng.below(2) == 1;
+        (start, (start + len - 1).min(last_key), reverse, false)
+    }
+
+    /// Judges what a scan showed for the keys `lo..` against the acknowledged state.
+    fn judge_scan(&mut self, lo: u64, seen: &[Option<u64>], reverse: bool, prefix: bool) {
+        for (key, &observed) in (lo..).zip(seen) {
+            match self.oracle.check(key, observed, CheckMode::Full) {
+                Ok(()) => {}
+                Err(_) if self.older(key, observed) && self.main_file_misdirected() => {
+                    self.stale_reads += 1;
+                }
+                Err(m) => {
+                    let d = format!(
+                        "{}: scan from {lo} (reverse {reverse}, prefix {prefix}): {m}",
+                        self.label
+                    );
+                    self.out.tally.fail(names::VERIFIED_SCANS, d);
+                    return;
+                }
+            }
+        }
+        self.out.tally.pass(names::VERIFIED_SCANS, 1);
     }
 
     fn read_accounts(&mut self, db: &Database) -> Option<Vec<Option<i64>>> {

@@ -8,6 +8,9 @@
 //! seeded_bug = "skip-commit-fsync"    # optional; needs `--features seeded-bugs`
 //! read_per_mille = 200                # verified point reads per 1000 commits
 //! rollback_per_mille = 0              # write transactions rolled back per 1000
+//! delete_per_mille = 0                # writes that delete their key, per 1000
+//! scan_per_mille = 0                  # verified range/prefix scans per 1000 commits
+//! value_bytes_max = 0                 # values drawn up to this long (0: the fixed size)
 //! checkpoint_every = 0                # explicit checkpoint every N commits (0: never)
 //! sync_every = 0                      # Off mode: `Database::sync` every N commits (0: never)
 //! wal_checkpoint_bytes = 1048576      # automatic checkpoint threshold of the engine
@@ -108,6 +111,15 @@ pub struct FaultsSection {
     /// Write transactions that roll back instead of committing, per 1000.
     #[serde(default)]
     pub rollback_per_mille: u32,
+    /// Writes that delete their key instead, per 1000.
+    #[serde(default)]
+    pub delete_per_mille: u32,
+    /// Verified range and prefix scans per 1000 commits.
+    #[serde(default)]
+    pub scan_per_mille: u32,
+    /// Values drawn up to this long, skewed short (0: the scenario's fixed `value_size`).
+    #[serde(default)]
+    pub value_bytes_max: usize,
     /// Explicit checkpoint every this many commits (0: only the engine's own).
     #[serde(default)]
     pub checkpoint_every: u64,
@@ -277,7 +289,13 @@ impl FaultsSection {
                 return Err(format!("faults.seeded_bug = {name:?}: unknown bug"));
             }
         }
-        if self.read_per_mille > 1000 || self.rollback_per_mille > 1000 {
+        let per_mille = [
+            self.read_per_mille,
+            self.rollback_per_mille,
+            self.delete_per_mille,
+            self.scan_per_mille,
+        ];
+        if per_mille.iter().any(|&p| p > 1000) {
             return Err("faults.*_per_mille: at most 1000".to_string());
         }
         if let Some(k) = &self.kill9 {
