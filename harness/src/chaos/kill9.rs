@@ -376,6 +376,7 @@ struct Observed {
     versions: Vec<Option<u64>>,
     balances: Vec<Option<i64>>,
     reopen: Duration,
+    took: super::Took,
     wal_bytes: u64,
     integrity: Option<Result<(), String>>,
 }
@@ -406,8 +407,7 @@ fn verify_cycle(
         &mut out.tally,
         &ctx.faults,
         observed.wal_bytes,
-        observed.reopen,
-        Some(&ctx.dir),
+        observed.took,
     );
     if ctx.spec.workload == "bank" {
         match check_bank(
@@ -475,9 +475,10 @@ fn read_back(
 ) -> Result<Observed> {
     let data = ctx.dir.join("data");
     let wal_bytes = wal_len(&data);
-    let started = Instant::now();
-    let engine = open_engine(&ctx.engine, &data, &engine_options(ctx.seed)).map_err(adapter_err)?;
-    let reopen = started.elapsed();
+    let (engine, took) =
+        super::timed(|| open_engine(&ctx.engine, &data, &engine_options(ctx.seed)));
+    let engine = engine.map_err(adapter_err)?;
+    let reopen = took.wall;
     let mut versions = vec![None; ctx.keys_n as usize];
     let mut balances = vec![None; accounts_n(ctx.keys_n) as usize];
     let mut bad: Vec<String> = Vec::new();
@@ -506,6 +507,7 @@ fn read_back(
         versions,
         balances,
         reopen,
+        took,
         wal_bytes,
         integrity,
     })

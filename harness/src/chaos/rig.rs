@@ -938,11 +938,11 @@ impl Rig {
         self.plan = plan;
         self.schedule_taken = 0;
         let failures_before = self.out.tally.total_failures();
-        let started = Instant::now();
-        let opened = Database::open_with(Arc::new(self.storage.clone()), "db", self.cfg.options());
-        let took = started.elapsed();
-        // In memory: no disk to be loaded.
-        judge_recovery(&mut self.out.tally, &self.spec, wal_bytes, took, None);
+        let storage = Arc::new(self.storage.clone());
+        let (opened, took) =
+            super::timed(|| Database::open_with(storage, "db", self.cfg.options()));
+        judge_recovery(&mut self.out.tally, &self.spec, wal_bytes, took);
+        let took = took.wall;
         let (usable, verify_ns) = match opened {
             Ok(db) => {
                 let v0 = Instant::now();

@@ -165,11 +165,10 @@ fn fill_and_free(
     }
     drop(db);
     let wal_bytes = std::fs::metadata(mnt.join("db-wal")).map_or(0, |m| m.len());
-    let started = Instant::now();
-    let db = Database::open(&path, opts).map_err(|e| anyhow!("reopen on tmpfs: {e}"))?;
-    let reopen = started.elapsed();
-    // tmpfs is memory: no disk to be loaded (and the probe would meet the full disk).
-    judge_recovery(&mut out.tally, faults, wal_bytes, reopen, None);
+    let (db, took) = super::timed(|| Database::open(&path, opts));
+    let db = db.map_err(|e| anyhow!("reopen on tmpfs: {e}"))?;
+    let reopen = took.wall;
+    judge_recovery(&mut out.tally, faults, wal_bytes, took);
     let v0 = Instant::now();
     verify(&db, &oracle, seed, next_key, &mut out, "after reopen")?;
     match db.check_integrity() {
