@@ -3,13 +3,13 @@
 # so a failure can be replayed. Sized for CI (about 3 minutes on 2 cores); raise the counts
 # for a longer sweep. Exit 1 if any seed failed; each failure group prints its reproduce line.
 #
-#   scripts/sweep.sh                          # CI size: 60 seeds of faults/* and crash/smoke,
+#   scripts/sweep.sh                          # CI size: 30 seeds of faults/* and crash/smoke,
 #                                             # 4 of each kill -9 loop
 #   FAULT_SEEDS=1000 KILL9_SEEDS=1000 scripts/sweep.sh   # the nightly size
 #   SWEEP_FROM=1000 scripts/sweep.sh          # a fixed range instead of a fresh one
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fault_seeds="${FAULT_SEEDS:-60}"
+fault_seeds="${FAULT_SEEDS:-30}"
 kill9_seeds="${KILL9_SEEDS:-4}"
 out="${OUT_DIR:-reports/sweeps/ci}"
 from="${SWEEP_FROM:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 4000000000 + 10000 ))}"

@@ -368,6 +368,7 @@ pub fn judge_recovery(tally: &mut Tally, spec: &FaultsSection, wal_bytes: u64, t
 
 pub use run::{execute, run_in_process};
 pub mod run;
+pub mod swarm;
 
 #[cfg(test)]
 mod tests {

@@ -80,6 +80,8 @@ pub struct RigConfig {
     /// short), so values grow, shrink and span several overflow pages.
     pub value_bytes_max: usize,
     pub wal_checkpoint_bytes: u64,
+    pub page_size: usize,
+    pub cache_bytes: usize,
     pub seeded_bug: Option<SeededBug>,
 }
 
@@ -124,6 +126,8 @@ impl RigConfig {
             scan_per_mille: spec.scan_per_mille,
             value_bytes_max: spec.value_bytes_max.clamp(value_bytes, RIG_VALUE_BYTES_MAX),
             wal_checkpoint_bytes: spec.wal_checkpoint_bytes,
+            page_size: spec.page_size.unwrap_or(engine::PAGE_SIZE_DEFAULT),
+            cache_bytes: spec.cache_bytes.unwrap_or(CACHE_BYTES),
             seeded_bug: spec.bug(),
         })
     }
@@ -133,7 +137,8 @@ impl RigConfig {
     pub fn options(&self) -> Options {
         Options {
             durability: self.durability,
-            cache_bytes_max: CACHE_BYTES,
+            page_size: self.page_size,
+            cache_bytes_max: self.cache_bytes,
             wal_checkpoint_bytes: self.wal_checkpoint_bytes,
             // Every I/O on this thread in a fixed order: a seed replays the same faults.
             checkpoint_in_background: false,

@@ -99,14 +99,21 @@ pub fn run_sections(
             engine.starts_with("engine"),
             "the in-process fault sections run our engine on the fault layer; `{engine}` cannot run them"
         );
+        let spec = if faults.swarm {
+            let (spec, line) = super::swarm::draw(faults, req.seed);
+            out.notes.push(line);
+            spec
+        } else {
+            faults.clone()
+        };
         let ctx = Ctx {
-            spec: faults.clone(),
+            spec: spec.clone(),
             seed: req.seed,
             keys_n: s.workload.record_count,
             value_bytes: value_bytes(s),
             commits: s.run.ops.unwrap_or(COMMITS_DEFAULT),
         };
-        out.absorb(run_in_process(&ctx, faults)?);
+        out.absorb(run_in_process(&ctx, &spec)?);
     }
     if let Some(t) = &faults.tmpfs {
         out.absorb(tmpfs::run(t, faults, req.seed, &data)?);

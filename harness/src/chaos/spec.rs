@@ -8,6 +8,10 @@
 //! seeded_bug = "skip-commit-fsync"    # optional; needs `--features seeded-bugs`
 //! read_per_mille = 200                # verified point reads per 1000 commits
 //! rollback_per_mille = 0              # write transactions rolled back per 1000
+//! swarm = false                       # each seed draws page size, cache, checkpoints,
+//!                                     # durability, value sizes and the op mix
+//! page_size = 4096                    # in-process engine page size (optional)
+//! cache_bytes = 131072                # in-process engine cache (optional)
 //! delete_per_mille = 0                # writes that delete their key, per 1000
 //! scan_per_mille = 0                  # verified range/prefix scans per 1000 commits
 //! value_bytes_max = 0                 # values drawn up to this long (0: the fixed size)
@@ -83,6 +87,9 @@ fn normal_commits_default() -> u32 {
 fn normal_millis_default() -> u32 {
     50
 }
+/// In-process cache bytes: the engine's minimum, and a bound far past the rig's data.
+const CACHE_BYTES_MIN: usize = 64 << 10;
+const CACHE_BYTES_MAX: usize = 1 << 30;
 /// Normal mode's time window at most: a scenario idles past it before some crashes.
 pub const NORMAL_MILLIS_MAX: u32 = 10_000;
 fn durability_default() -> String {
@@ -111,6 +118,15 @@ pub struct FaultsSection {
     /// Write transactions that roll back instead of committing, per 1000.
     #[serde(default)]
     pub rollback_per_mille: u32,
+    /// Each seed draws the engine configuration and workload knobs (`chaos::swarm`).
+    #[serde(default)]
+    pub swarm: bool,
+    /// Page size of the in-process engine (default: the engine's).
+    #[serde(default)]
+    pub page_size: Option<usize>,
+    /// Cache bytes of the in-process engine (default: 128 KiB, so pages are evicted).
+    #[serde(default)]
+    pub cache_bytes: Option<usize>,
     /// Writes that delete their key instead, per 1000.
     #[serde(default)]
     pub delete_per_mille: u32,
@@ -288,6 +304,25 @@ impl FaultsSection {
             if engine::SeededBug::from_name(name).is_none() {
                 return Err(format!("faults.seeded_bug = {name:?}: unknown bug"));
             }
+        }
+        if let Some(ps) = self.page_size {
+            let ok = ps.is_power_of_two()
+                && (engine::PAGE_SIZE_MIN..=engine::PAGE_SIZE_MAX).contains(&ps);
+            if !ok {
+                return Err(format!(
+                    "faults.page_size = {ps}: a power of two in {}..={}",
+                    engine::PAGE_SIZE_MIN,
+                    engine::PAGE_SIZE_MAX
+                ));
+            }
+        }
+        if self
+            .cache_bytes
+            .is_some_and(|c| !(CACHE_BYTES_MIN..=CACHE_BYTES_MAX).contains(&c))
+        {
+            return Err(format!(
+                "faults.cache_bytes: in {CACHE_BYTES_MIN}..={CACHE_BYTES_MAX}"
+            ));
         }
         let per_mille = [
             self.read_per_mille,
