@@ -29,6 +29,9 @@ pub enum SeededBug {
     /// that it had been synced: acknowledged commits after mid-log damage are silently
     /// dropped. Breaks checksum detection.
     CorruptWalReadAsTornTail,
+    /// A read that fails with an I/O error returns "absent" instead of the error. Breaks
+    /// error handling: a bad sector reads as a missing key.
+    ReadErrorAsAbsent,
     /// A leaf merge after deletes drops the last key of the merged leaf. Breaks the B+tree.
     LoseLastKeyOfMerge,
     /// A checkpoint restarts the WAL before it syncs the main file (steps 3 and 4 swapped):
@@ -43,7 +46,7 @@ pub enum SeededBug {
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 11] = [
+    pub const ALL: [SeededBug; 12] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -55,6 +58,7 @@ impl SeededBug {
         SeededBug::CorruptWalReadAsTornTail,
         SeededBug::WalResetBeforeMainSync,
         SeededBug::LoseLastKeyOfMerge,
+        SeededBug::ReadErrorAsAbsent,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -71,6 +75,7 @@ impl SeededBug {
             SeededBug::CorruptWalReadAsTornTail => "corrupt-wal-read-as-torn-tail",
             SeededBug::WalResetBeforeMainSync => "wal-reset-before-main-sync",
             SeededBug::LoseLastKeyOfMerge => "lose-last-key-of-merge",
+            SeededBug::ReadErrorAsAbsent => "read-error-as-absent",
             SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
         }
     }

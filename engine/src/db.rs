@@ -293,7 +293,11 @@ impl Database {
         }
         // A torn meta page (power loss during a checkpoint) is recovered from the WAL, which
         // still holds the page until the checkpoint that wrote it has completed.
-        let meta = read_meta(main.as_ref());
+        let meta = match read_meta(main.as_ref()) {
+            // The device failed the read: nothing is known of the file, so nothing to recover.
+            Err(e @ Error::Io { .. }) => return Err(e),
+            meta => meta,
+        };
         let page_size = match (&meta, wal_page_size(wal.as_ref())) {
             (Ok(m), _) => m.page_size as usize,
             (Err(_), Some(ps)) => ps,
@@ -425,13 +429,22 @@ fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
         location: Location::Meta,
         detail: detail.into(),
     };
+    // A short file is damage; any other read error is the device's, reported as I/O (an
+    // EIO here once read as "corruption in database header").
+    let read_err = |e: std::io::Error, short: &str| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            bad(short)
+        } else {
+            Error::io("read meta page", e)
+        }
+    };
     let mut first = vec![0u8; PAGE_SIZE_MIN];
     main.read_at(&mut first, 0)
-        .map_err(|_| bad("main file shorter than one page"))?;
+        .map_err(|e| read_err(e, "main file shorter than one page"))?;
     let page_size = Meta::peek_page_size(&first).ok_or_else(|| bad("no valid page size"))?;
     let mut buf = vec![0u8; page_size].into_boxed_slice();
     main.read_at(&mut buf, 0)
-        .map_err(|_| bad("main file shorter than its page size"))?;
+        .map_err(|e| read_err(e, "main file shorter than its page size"))?;
     let page = PageBuf::from_bytes(&buf);
     page.verify(0)
         .map_err(|e| bad(&format!("meta page: {e}")))?;

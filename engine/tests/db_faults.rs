@@ -19,6 +19,8 @@ struct Switches {
     disk_full: AtomicBool,
     /// Only the WAL header write (offset 0 of `db-wal`) meets a full disk.
     wal_header_full: AtomicBool,
+    /// Reads of the main file fail with EIO.
+    main_read_eio: AtomicBool,
     syncs: AtomicU64,
 }
 
@@ -57,6 +59,9 @@ impl Storage for Faulty {
 
 impl StorageFile for FaultyFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if !self.is_wal && self.sw.main_read_eio.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(5));
+        }
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
@@ -323,6 +328,27 @@ fn flipped_byte_in_main_file_is_corruption_not_data() -> TestResult {
     }
     assert!(corruption > 0);
     assert!(!db.check_integrity()?.is_ok());
+    Ok(())
+}
+
+/// An EIO reading the meta page at open is the device's error, not damage: it once came
+/// back as "corruption in database header" (found by `faults/read-errors`).
+#[test]
+fn read_error_on_the_meta_page_at_open_is_io_not_corruption() -> TestResult {
+    let mem = MemStorage::new();
+    let sw = Arc::new(Switches::default());
+    let db = open(&mem, &sw, Options::default())?;
+    let mut tx = db.begin_write()?;
+    tx.create_table("kv")?;
+    tx.commit()?;
+    db.close()?;
+    sw.main_read_eio.store(true, Ordering::SeqCst);
+    match open(&mem, &sw, Options::default()) {
+        Err(Error::Io { .. }) => {}
+        other => return Err(format!("expected an I/O error, got {other:?}").into()),
+    }
+    sw.main_read_eio.store(false, Ordering::SeqCst);
+    open(&mem, &sw, Options::default())?.close()?;
     Ok(())
 }
 

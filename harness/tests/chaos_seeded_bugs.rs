@@ -108,6 +108,13 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["durability", "verified_scans", "verified_reads", "integrity_after_recovery"],
         },
+        Case {
+            bug: SeededBug::ReadErrorAsAbsent,
+            faults: "accounts = 32\ncheckpoint_every = 9\n[storage]\neio_read = { probability = 0.002 }\nlatent = [{ file = \"db\", offset = 20480, len = 4096 }]\n[power_loss]\ncycles = 20\npresets = [\"sqlite\"]\n",
+            keys_n: 2000,
+            commits: 60,
+            failing: &["atomicity", "verified_reads", "durability"],
+        },
     ]
 }
 
@@ -221,6 +228,11 @@ fn wal_reset_before_main_sync_fails_durability_when_power_is_lost_inside_a_check
 #[test]
 fn lose_last_key_of_merge_fails_durability_under_deletes() -> Result<()> {
     prove(&cases()[10])
+}
+
+#[test]
+fn read_error_as_absent_fails_reads_under_read_faults() -> Result<()> {
+    prove(&cases()[11])
 }
 
 #[test]

@@ -108,6 +108,12 @@ const CASES: &[Case] = &[
             "integrity_after_recovery",
         ],
     },
+    Case {
+        bug: "read-error-as-absent",
+        scenario: "faults/read-errors",
+        check: "atomicity",
+        also: &["verified_reads", "durability"],
+    },
 ];
 
 /// The checks that failed in a run's report.
@@ -238,6 +244,11 @@ fn power_loss_checkpoint_catches_a_wal_reset_before_the_main_file_sync() -> Resu
 #[test]
 fn power_loss_churn_catches_a_key_lost_in_a_leaf_merge() -> Result<()> {
     prove(case("lose-last-key-of-merge")?)
+}
+
+#[test]
+fn read_errors_catch_an_io_error_read_as_a_missing_key() -> Result<()> {
+    prove(case("read-error-as-absent")?)
 }
 
 #[test]

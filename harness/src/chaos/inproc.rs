@@ -45,7 +45,8 @@ impl Ctx {
 fn fresh(ctx: &Ctx, old: Rig, plan: FaultPlan, episode: u64) -> Result<Rig> {
     let mut rig = ctx.rig(plan, episode)?;
     rig.out = old.out;
-    rig.setup().context("setting up a fresh database")?;
+    rig.setup_disarmed()
+        .context("setting up a fresh database")?;
     Ok(rig)
 }
 
@@ -54,8 +55,10 @@ fn fresh(ctx: &Ctx, old: Rig, plan: FaultPlan, episode: u64) -> Result<Rig> {
 /// # Errors
 /// Setup failures and oracle protocol errors (findings are in the outcome's checks).
 pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
-    let mut rig = ctx.rig(FaultPlan::default(), 0)?;
-    rig.setup().context("power loss: setup")?;
+    let base = ctx.spec.storage.clone().unwrap_or_default();
+    let mut rig = ctx.rig(base.clone(), 0)?;
+    rig.io_faults_expected = base.injects();
+    rig.setup_disarmed().context("power loss: setup")?;
     let mut in_checkpoint = InCheckpoint::default();
     for c in 0..pl.cycles {
         let preset = pl.presets[(c as usize) % pl.presets.len()];
@@ -102,13 +105,14 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
             let next = pl.model.clone().unwrap_or_else(|| next.model());
             FaultPlan {
                 crash: CrashSpec::Model(next),
-                ..FaultPlan::default()
+                ..base.clone()
             }
         } else {
-            FaultPlan::default()
+            base.clone()
         };
         if !rig.reopen(&image, plan, &kind, at_op)? {
-            rig = fresh(ctx, rig, FaultPlan::default(), c + 1)?;
+            rig = fresh(ctx, rig, base.clone(), c + 1)?;
+            rig.io_faults_expected = base.injects();
         } else if pl.torn_tail {
             // The next cycle's crash lands at a seeded I/O inside its commits: often between a
             // commit's WAL append and its fsync, leaving a torn tail. It is armed only now,
@@ -121,9 +125,27 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
     if pl.crash_in_checkpoint_every > 0 {
         in_checkpoint.judge(&mut rig);
     }
+    if base.injects() {
+        judge_read_faults(&mut rig);
+    }
     finish_off_mode(&mut rig, pl.cycles);
     finish_normal_mode(&mut rig, pl.cycles);
     Ok(rig.out)
+}
+
+/// `[faults.storage]` read faults must have fired (else the run tested nothing of them);
+/// that every one surfaced as an error, never as data, is what the other checks judge.
+fn judge_read_faults(rig: &mut Rig) {
+    rig.collect_schedule();
+    let fired = (rig.out.schedule.iter())
+        .filter(|e| e.kind == "eio_read" || e.kind == "latent_sector")
+        .count() as u64;
+    if fired > 0 {
+        rig.out.tally.pass(names::READ_FAULTS_FIRED, fired);
+    } else {
+        let d = "no planned read error or latent sector fired".to_string();
+        rig.out.tally.fail(names::READ_FAULTS_FIRED, d);
+    }
 }
 
 /// True on every `n`th cycle (the last of each group of `n`; never when `n` is 0).

@@ -64,6 +64,8 @@ pub mod names {
     pub const KILLS_IN_RECOVERY: &str = "kills_during_recovery";
     /// Every EIO episode's fault fired during the workload (else the episode tested nothing).
     pub const EIO_FIRED: &str = "eio_fault_fired";
+    /// `[faults.storage]` read errors and latent sectors fired during the run.
+    pub const READ_FAULTS_FIRED: &str = "read_faults_fired";
 }
 
 /// Failure details kept per check; the rest are counted.

@@ -43,6 +43,8 @@ const BANK_CHECK_EVERY: u64 = 16;
 pub const RIG_KEYS_MAX: u64 = 1 << 20;
 /// Longest value of the rig: sixteen 4 KiB overflow pages, and the memory stays small.
 pub const RIG_VALUE_BYTES_MAX: usize = 64 << 10;
+/// Opens tried again after an injected read error failed one: random read errors clear.
+const OPEN_RETRIES_MAX: u32 = 8;
 /// Keys one verified scan covers at most (a prefix scan covers 256).
 const SCAN_KEYS_MAX: u64 = 64;
 /// Rows read from one scan at most: past its 256 keys, a scan that does not stop is a bug.
@@ -944,14 +946,26 @@ impl Rig {
         self.schedule_taken = 0;
         let failures_before = self.out.tally.total_failures();
         let storage = Arc::new(self.storage.clone());
-        let (opened, took) =
-            super::timed(|| Database::open_with(storage, "db", self.cfg.options()));
+        let (mut opened, took) =
+            super::timed(|| Database::open_with(storage.clone(), "db", self.cfg.options()));
         judge_recovery(&mut self.out.tally, &self.spec, wal_bytes, took);
         let took = took.wall;
+        // A planned read error may fail the open: an error, not data. Open again, as a
+        // user would, until the error clears (a transient one) or the tries run out.
+        for _ in 0..OPEN_RETRIES_MAX {
+            if !(self.io_faults_expected && matches!(opened, Err(engine::Error::Io { .. }))) {
+                break;
+            }
+            opened = Database::open_with(storage.clone(), "db", self.cfg.options());
+        }
         let (usable, verify_ns) = match opened {
             Ok(db) => {
                 let v0 = Instant::now();
-                self.verify(&db)?;
+                // Planned read faults hit the recovery and the workload, not the checks.
+                self.storage.disarm();
+                let verified = self.verify(&db);
+                self.storage.arm();
+                verified?;
                 self.db = Some(db);
                 (true, nanos(v0.elapsed()))
             }
@@ -1150,6 +1164,8 @@ impl Rig {
         }
         match report {
             Ok(r) if r.is_ok() => self.out.tally.pass(names::INTEGRITY, 1),
+            // A planned read error stopped the check: an error, not data; nothing to judge.
+            Err(engine::Error::Io { .. }) if self.io_faults_expected => {}
             Ok(_) | Err(_) if self.corruption_injected => {
                 self.out.tally.pass(names::CHECKSUM_DETECTION, 1)
             }

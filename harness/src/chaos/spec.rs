@@ -22,6 +22,10 @@
 //! recovery_bound_base_ms = 2000       # recovery_time_bound: base + per 64 MiB of WAL
 //! recovery_bound_ms_per_64mib = 1000
 //!
+//! [faults.storage]                    # read-side faults under the power-loss cycles
+//! eio_read = { probability = 0.0005 } # see faults::FaultPlan
+//! latent = [{ file = "db", offset = 16384, len = 4096 }]
+//!
 //! [faults.kill9]                      # child process killed with SIGKILL, then verified
 //! cycles = 20
 //! delay_ms = { min = 10, max = 150 }
@@ -154,6 +158,10 @@ pub struct FaultsSection {
     /// `recovery_time_bound`: added per 64 MiB of WAL at the crash.
     #[serde(default = "bound_per_64mib_ms")]
     pub recovery_bound_ms_per_64mib: u64,
+    /// Read-side storage faults under the in-process power-loss cycles: `eio_read` and
+    /// `latent` (sector errors) of `faults::FaultPlan`. The other faults have sections.
+    #[serde(default)]
+    pub storage: Option<crate::faults::FaultPlan>,
     #[serde(default)]
     pub kill9: Option<Kill9Spec>,
     #[serde(default)]
@@ -345,6 +353,24 @@ impl FaultsSection {
                 return Err(format!("faults.kill9.threads: 1..={KILL9_THREADS_MAX}"));
             }
         }
+        if let Some(plan) = &self.storage {
+            plan.validate()?;
+            let read_side_only = plan.enospc.is_none()
+                && plan.eio_write.is_none()
+                && plan.eio_sync.is_none()
+                && plan.fail_at.is_none()
+                && plan.misdirect.is_none()
+                && plan.bit_flips.is_empty()
+                && plan.crash_at_op.is_none();
+            if !read_side_only || self.power_loss.is_none() {
+                return Err(
+                    "faults.storage: eio_read and latent only, under [faults.power_loss] \
+                     (ENOSPC, write and sync EIO, fail-at-N, misdirects, bit flips and crashes \
+                     have their own sections)"
+                        .to_string(),
+                );
+            }
+        }
         if let Some(p) = &self.power_loss {
             if p.cycles > CYCLES_MAX || p.presets.is_empty() {
                 return Err("faults.power_loss: cycles <= 100000 and a preset".to_string());
@@ -376,5 +402,26 @@ impl FaultsSection {
         self.seeded_bug
             .as_deref()
             .and_then(engine::SeededBug::from_name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FaultsSection;
+
+    /// `[faults.storage]` takes read-side faults under power loss, and refuses the rest.
+    #[test]
+    fn storage_table_takes_read_faults_only() -> anyhow::Result<()> {
+        let ok = "[storage]\neio_read = { probability = 0.01 }\nlatent = [{ file = \"db\", offset = 0, len = 512 }]\n[power_loss]\ncycles = 1\npresets = [\"sqlite\"]\n";
+        let spec: FaultsSection = toml::from_str(ok)?;
+        spec.validate().map_err(anyhow::Error::msg)?;
+        let bad =
+            "[storage]\neio_sync = { at = 1 }\n[power_loss]\ncycles = 1\npresets = [\"sqlite\"]\n";
+        let spec: FaultsSection = toml::from_str(bad)?;
+        anyhow::ensure!(spec.validate().is_err());
+        let alone = "[storage]\neio_read = { probability = 0.01 }\n";
+        let spec: FaultsSection = toml::from_str(alone)?;
+        anyhow::ensure!(spec.validate().is_err(), "needs [faults.power_loss]");
+        Ok(())
     }
 }
