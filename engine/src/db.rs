@@ -301,7 +301,9 @@ impl Database {
         let page_size = match (&meta, wal_page_size(wal.as_ref())) {
             (Ok(m), _) => m.page_size as usize,
             (Err(_), Some(ps)) => ps,
-            (Err(e), None) => return Err(clone_corruption(e)),
+            (Err(e), None) => {
+                wal::frame_page_size(wal.as_ref()).ok_or_else(|| clone_corruption(e))?
+            }
         };
         let last_txn = meta.as_ref().map_or(0, |m| m.last_txn_id);
         let (header, adopted) = open_wal_header(wal.as_ref(), page_size, last_txn, &opts)?;

@@ -277,6 +277,24 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> 
     Ok(out)
 }
 
+/// The page size of the WAL's first frame, found by trying each: for when the WAL header and
+/// the main file's meta page are both torn (a crash inside a recovery that had adopted a
+/// torn header, while its checkpoint rewrote the meta page), yet frame 0 is whole.
+pub(crate) fn frame_page_size(file: &dyn StorageFile) -> Option<usize> {
+    let mut page_size = crate::page::PAGE_SIZE_MIN;
+    while page_size <= crate::PAGE_SIZE_MAX {
+        let mut buf = vec![0u8; FRAME_HEADER_LEN + page_size];
+        if file.read_at(&mut buf, WAL_HEADER_LEN).is_ok() {
+            let frame = decode_frame(&buf).filter(|f| f.index == 0);
+            if frame.is_some_and(|f| page_seal_ok(&buf, f.page_no)) {
+                return Some(page_size);
+            }
+        }
+        page_size *= 2;
+    }
+    None
+}
+
 /// True when the page image inside a frame carries a valid seal for `page_no`.
 fn page_seal_ok(frame: &[u8], page_no: PageNo) -> bool {
     let page = PageBuf::from_bytes(&frame[FRAME_HEADER_LEN..]);
