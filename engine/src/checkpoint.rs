@@ -276,6 +276,9 @@ impl Shared {
     fn reset_wal(&self, w: &mut WriterState, generation: u64, old_salt: u64) -> Result<()> {
         let next = generation + 1;
         let salt = crate::db::make_salt(self.opts.salt_seed, next, old_salt);
+        if w.lsn == w.generation_lsn {
+            self.drop_stale_frames(w)?;
+        }
         let header = WalHeader {
             page_size: self.page_size as u32,
             salt,
@@ -304,6 +307,20 @@ impl Shared {
         self.finish_reset(w).inspect_err(|_| {
             self.poisoned.store(true, Ordering::Release);
         })
+    }
+
+    /// Before retiring a generation with no frames. What lies behind its header is an older,
+    /// already checkpointed generation's frames (partly overwritten by writes this one lost
+    /// at a crash). Should the new header tear, open would take frame 0's salt and replay
+    /// that stale prefix over newer pages, or meet a stale frame vouching for an overwritten
+    /// one (`harness run faults/power-loss-normal --seed 7060`). A durable truncation first
+    /// leaves no frame 0 to adopt.
+    fn drop_stale_frames(&self, w: &mut WriterState) -> Result<()> {
+        w.wal_allocated = 0;
+        self.wal
+            .set_len(WAL_HEADER_LEN)
+            .map_err(|e| Error::io("wal truncate", e))?;
+        self.sync_or_poison(self.wal.as_ref(), "wal sync")
     }
 
     /// The steps of a WAL reset after the new header is written: truncate the WAL if it

@@ -251,7 +251,9 @@ fn finish_normal_mode(rig: &mut Rig, cycles: u64) {
     if lost == 0 && rig.spec.swarm {
         // A drawn configuration can sync every commit (a checkpoint threshold below one
         // commit's frames): the control belongs to faults/power-loss-normal, not the swarm.
-        let note = format!("{cycles} power losses lost nothing: this drawn configuration syncs every commit");
+        let note = format!(
+            "{cycles} power losses lost nothing: this drawn configuration syncs every commit"
+        );
         rig.out.tally.note(names::NORMAL_WINDOW, note);
     } else if lost > 0 {
         let note = format!(
