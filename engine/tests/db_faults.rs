@@ -89,6 +89,20 @@ impl StorageFile for FaultyFile {
     }
 }
 
+/// Creates table `kv` and commits keys 0..50, one per transaction, with 300-byte values of
+/// `byte`.
+fn fifty_commits(db: &Database, byte: u8) -> engine::Result<engine::Table> {
+    let mut tx = db.begin_write()?;
+    let t = tx.create_table("kv")?;
+    tx.commit()?;
+    for i in 0..50u32 {
+        let mut tx = db.begin_write()?;
+        tx.put(&t, &i.to_be_bytes(), &[byte; 300])?;
+        tx.commit()?;
+    }
+    Ok(t)
+}
+
 fn open(mem: &MemStorage, sw: &Arc<Switches>, opts: Options) -> engine::Result<Database> {
     let storage: Arc<dyn Storage> = Arc::new(Faulty {
         inner: mem.clone(),
@@ -253,14 +267,7 @@ fn open_on_a_full_disk_continues_the_wal_generation() -> TestResult {
         ..Options::default()
     };
     let db = open(&mem, &sw, opts.clone())?;
-    let mut tx = db.begin_write()?;
-    let t = tx.create_table("kv")?;
-    tx.commit()?;
-    for i in 0..50u32 {
-        let mut tx = db.begin_write()?;
-        tx.put(&t, &i.to_be_bytes(), &[1u8; 300])?;
-        tx.commit()?;
-    }
+    let t = fifty_commits(&db, 1)?;
     drop(db);
     sw.disk_full.store(true, Ordering::SeqCst);
     let syncs = sw.syncs.load(Ordering::SeqCst);
@@ -365,14 +372,7 @@ fn torn_meta_page_and_torn_wal_header_recover_from_the_frames() -> TestResult {
         ..Options::default()
     };
     let db = open(&mem, &sw, opts.clone())?;
-    let mut tx = db.begin_write()?;
-    let t = tx.create_table("kv")?;
-    tx.commit()?;
-    for i in 0..50u32 {
-        let mut tx = db.begin_write()?;
-        tx.put(&t, &i.to_be_bytes(), &[7u8; 300])?;
-        tx.commit()?;
-    }
+    fifty_commits(&db, 7)?;
     // The power goes out here: the image is what the disk holds (every commit synced).
     let image = mem.deep_clone();
     drop(db);
