@@ -94,6 +94,10 @@ struct EnginePass {
     phases: Vec<PhaseResult>,
     /// Reads were verified (on in the scenario, and the engine stores data).
     verified: bool,
+    /// Reads of loaded keys were judged for freshness (the version book tracks them).
+    fresh_tracked: bool,
+    /// Scans were checked for skipped keys (the loaded keys were put in order).
+    scans_tracked: bool,
     /// Seconds from the run's start to each phase's start.
     offsets_s: Vec<f64>,
 }
@@ -211,21 +215,20 @@ fn run_engine(
     let engine = factory
         .open(name, data_dir, &options)
         .map_err(|e| anyhow::anyhow!("opening {name} in {}: {e}", data_dir.display()))?;
-    let keyspace: Arc<KeySpace> = base.key_space();
-    let ctx = DataCtx {
-        keys: base
-            .key_encoder(req.seed)
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        values: base
-            .value_gen(req.seed)
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        keyspace: Arc::clone(&keyspace),
-        verify_reads: s.verify_reads && engine.stores_data(),
-        deletes_possible: workloads.iter().any(|w| w.mix().delete > 0.0),
-    };
+    let ctx = data_ctx(
+        s,
+        base,
+        &workloads,
+        req.seed,
+        engine.stores_data(),
+        threads_max,
+    )?;
+    let keyspace: Arc<KeySpace> = Arc::clone(&ctx.keyspace);
     let mut pass = EnginePass {
         engine: name.to_string(),
         verified: ctx.verify_reads,
+        fresh_tracked: ctx.verify_reads && ctx.book.tracks(0),
+        scans_tracked: ctx.key_order.is_some(),
         phases: Vec::new(),
         offsets_s: Vec::new(),
     };
@@ -251,6 +254,45 @@ fn run_engine(
         .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
     debug_assert_eq!(pass.phases.len(), pass.offsets_s.len());
     Ok(pass)
+}
+
+/// What every driver thread shares: key and value generators, the key space, the version
+/// book (sized for the loaded keys and as many inserts again) and, when scans can be checked
+/// for skipped keys (loaded keys never deleted), the loaded keys in order.
+fn data_ctx(
+    s: &Scenario,
+    base: &Workload,
+    workloads: &[Workload],
+    seed: u64,
+    stores_data: bool,
+    threads: usize,
+) -> anyhow::Result<DataCtx> {
+    let keys = base.key_encoder(seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let values = base.value_gen(seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keyspace = base.key_space();
+    let record_count = keyspace.record_count();
+    let verify_reads = s.verify_reads && stores_data;
+    let deletes_possible = workloads.iter().any(|w| w.mix().delete > 0.0);
+    let scans = workloads.iter().any(|w| w.mix().scan > 0.0);
+    let key_order = if verify_reads && scans && !deletes_possible && !s.load.skip {
+        crate::driver::KeyOrder::build(&keys, record_count)
+    } else {
+        None
+    };
+    let book_keys = if record_count <= crate::driver::BOOK_KEYS_MAX {
+        (record_count.saturating_mul(2) + (1 << 16)).min(crate::driver::BOOK_KEYS_MAX)
+    } else {
+        record_count
+    };
+    Ok(DataCtx {
+        keys,
+        values,
+        keyspace,
+        verify_reads,
+        deletes_possible,
+        book: crate::driver::VersionBook::new(threads, book_keys),
+        key_order,
+    })
 }
 
 /// The load phase: each thread writes its slice of the load stream, `load.batch` per
@@ -330,7 +372,7 @@ fn fill_report(
             } else {
                 name.clone()
             };
-            add_checks(report, &label, &pass.phases, pass.verified);
+            add_checks(report, &label, pass);
             add_timeline(report, pass, req.compare);
         }
         for phase in &merged {
@@ -438,8 +480,60 @@ fn read_verification(
     })
 }
 
+/// No read returned a version older than one acknowledged before it began, or one never
+/// written (see `driver::history`).
+fn read_freshness(label: &str, verify: &crate::driver::VerifyLog) -> Check {
+    let detail = if verify.fresh_checked == 0 {
+        format!("{label}: reads ran, but none was judged against the writes before it")
+    } else if verify.fresh_failed == 0 {
+        format!(
+            "{label}: {} reads returned a version no older than the newest acknowledged \
+             before they began",
+            verify.fresh_checked
+        )
+    } else {
+        format!(
+            "{label}: {} of {} reads were stale or never written; first: {}",
+            verify.fresh_failed,
+            verify.fresh_checked,
+            verify.fresh_details.join(" | ")
+        )
+    };
+    Check {
+        name: "read_freshness".into(),
+        passed: verify.fresh_failed == 0 && verify.fresh_checked > 0,
+        detail,
+    }
+}
+
+/// No scan skipped a loaded key between its start and its last key, or ended short of its
+/// length before the last loaded key.
+fn scan_completeness(label: &str, verify: &crate::driver::VerifyLog) -> Check {
+    let detail = if verify.scans_checked == 0 {
+        format!("{label}: scans ran, but none was checked for skipped keys")
+    } else if verify.scans_failed == 0 {
+        format!(
+            "{label}: {} scans returned every loaded key in their range",
+            verify.scans_checked
+        )
+    } else {
+        format!(
+            "{label}: {} of {} scans skipped a loaded key; first: {}",
+            verify.scans_failed,
+            verify.scans_checked,
+            verify.scans_details.join(" | ")
+        )
+    };
+    Check {
+        name: "scan_completeness".into(),
+        passed: verify.scans_failed == 0 && verify.scans_checked > 0,
+        detail,
+    }
+}
+
 /// Checks from one pass: read verification (when on and possible) and operation errors.
-fn add_checks(report: &mut Report, label: &str, phases: &[PhaseResult], verify_reads: bool) {
+fn add_checks(report: &mut Report, label: &str, pass: &EnginePass) {
+    let phases = &pass.phases;
     let mut verify = crate::driver::VerifyLog::default();
     for phase in phases {
         verify.merge(phase.verify.clone());
@@ -450,10 +544,19 @@ fn add_checks(report: &mut Report, label: &str, phases: &[PhaseResult], verify_r
             .iter()
             .any(|k| p.kind_ops.get(k).is_some_and(|&n| n > 0))
     });
-    if verify_reads {
+    if pass.verified {
         report
             .checks
             .extend(read_verification(label, &verify, reads_expected));
+    }
+    if pass.fresh_tracked && (reads_expected || verify.fresh_checked > 0) {
+        report.checks.push(read_freshness(label, &verify));
+    }
+    let scans_ran = phases
+        .iter()
+        .any(|p| p.kind_ops.get("scan").is_some_and(|&n| n > 0));
+    if pass.scans_tracked && scans_ran {
+        report.checks.push(scan_completeness(label, &verify));
     }
     let errors: u64 = phases.iter().flat_map(|p| p.errors.values()).sum();
     let details: Vec<&str> = phases

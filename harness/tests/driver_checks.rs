@@ -2,6 +2,8 @@
 //! stale value of another key, or loses writes makes the run fail (exit code 1); open-loop
 //! latency includes the queueing delay behind a slow engine.
 
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,10 +21,16 @@ enum Lie {
     Stale,
     /// Every `every`-th put is acknowledged and dropped.
     LoseWrites,
+    /// Every `every`-th read of a key written more than once returns its previous version.
+    OldVersion,
+    /// Every `every`-th scan leaves out its second row.
+    SkipInScan,
 }
 
 struct Faulty {
     inner: ModelEngine,
+    /// The value each key had before its latest put.
+    previous: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
     lie: Lie,
     every: u64,
     delay: Duration,
@@ -30,6 +38,8 @@ struct Faulty {
 
 struct FaultySession<'a> {
     inner: Box<dyn Session + 'a>,
+    previous: &'a Mutex<HashMap<Vec<u8>, Vec<u8>>>,
+    scans: u64,
     lie: Lie,
     every: u64,
     delay: Duration,
@@ -48,6 +58,8 @@ impl Engine for Faulty {
     fn session(&self) -> AdapterResult<Box<dyn Session + '_>> {
         Ok(Box::new(FaultySession {
             inner: self.inner.session()?,
+            previous: &self.previous,
+            scans: 0,
             lie: self.lie,
             every: self.every,
             delay: self.delay,
@@ -82,6 +94,11 @@ impl Session for FaultySession<'_> {
                 std::mem::swap(value_out, &mut self.last);
                 return Ok(true);
             }
+            Lie::OldVersion if lie_now => {
+                if let Some(old) = self.previous.lock().get(key) {
+                    value_out.clone_from(old);
+                }
+            }
             _ => {}
         }
         self.last.clone_from(value_out);
@@ -92,6 +109,12 @@ impl Session for FaultySession<'_> {
         self.puts += 1;
         if self.lie == Lie::LoseWrites && self.puts.is_multiple_of(self.every) {
             return Ok(());
+        }
+        if self.lie == Lie::OldVersion {
+            let mut old = Vec::new();
+            if self.inner.get(key, &mut old)? {
+                self.previous.lock().insert(key.to_vec(), old);
+            }
         }
         self.inner.put(key, value)
     }
@@ -104,7 +127,18 @@ impl Session for FaultySession<'_> {
         count_max: usize,
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> AdapterResult<usize> {
-        self.inner.scan(start, count_max, visit)
+        self.scans += 1;
+        if self.lie != Lie::SkipInScan || !self.scans.is_multiple_of(self.every) {
+            return self.inner.scan(start, count_max, visit);
+        }
+        let mut row = 0;
+        let count = self.inner.scan(start, count_max, &mut |k, v| {
+            row += 1;
+            if row != 2 {
+                visit(k, v);
+            }
+        })?;
+        Ok(count - usize::from(row >= 2))
     }
     fn transaction(
         &mut self,
@@ -124,6 +158,7 @@ impl EngineFactory for FaultyFactory {
         let (lie, every, delay) = (self.lie, self.every, Duration::ZERO);
         Ok(Box::new(Faulty {
             inner: ModelEngine::new(),
+            previous: Mutex::default(),
             lie,
             every,
             delay,
@@ -166,19 +201,68 @@ fn run_with(lie: Lie, every: u64) -> anyhow::Result<harness::report::Report> {
     Ok(execute(&request, &FaultyFactory { lie, every })?.report)
 }
 
-fn verification(report: &harness::report::Report) -> anyhow::Result<&harness::report::Check> {
+fn check<'r>(
+    report: &'r harness::report::Report,
+    name: &str,
+) -> anyhow::Result<&'r harness::report::Check> {
     report
         .checks
         .iter()
-        .find(|c| c.name == "read_verification")
-        .ok_or_else(|| anyhow::anyhow!("no read_verification check"))
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no {name} check in {:?}", report.checks))
+}
+
+fn verification(report: &harness::report::Report) -> anyhow::Result<&harness::report::Check> {
+    check(report, "read_verification")
+}
+
+/// The checks that failed, by name.
+fn failed(report: &harness::report::Report) -> Vec<&str> {
+    let mut names: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    names.dedup();
+    names
 }
 
 #[test]
 fn honest_engine_passes_verification() -> anyhow::Result<()> {
     let report = run_with(Lie::Honest, 1)?;
     assert!(verification(&report)?.passed, "{:?}", report.checks);
+    for name in ["read_freshness", "scan_completeness"] {
+        let c = check(&report, name)?;
+        assert!(c.passed, "{}", c.detail);
+        assert!(!c.detail.contains(" 0 "), "observed nothing: {}", c.detail);
+    }
     assert_eq!(exit_code(&report), 0);
+    Ok(())
+}
+
+#[test]
+fn an_older_version_of_the_same_key_fails_freshness_alone() -> anyhow::Result<()> {
+    let report = run_with(Lie::OldVersion, 7)?;
+    let c = check(&report, "read_freshness")?;
+    assert!(c.detail.contains("stale read"), "{}", c.detail);
+    assert_eq!(failed(&report), ["read_freshness"], "{:?}", report.checks);
+    assert_eq!(exit_code(&report), 1);
+    Ok(())
+}
+
+#[test]
+fn a_scan_that_skips_a_key_fails_completeness_alone() -> anyhow::Result<()> {
+    let report = run_with(Lie::SkipInScan, 5)?;
+    let c = check(&report, "scan_completeness")?;
+    assert!(c.detail.contains("skipped loaded key"), "{}", c.detail);
+    assert_eq!(
+        failed(&report),
+        ["scan_completeness"],
+        "{:?}",
+        report.checks
+    );
+    assert_eq!(exit_code(&report), 1);
     Ok(())
 }
 
@@ -229,6 +313,7 @@ fn open_loop_latency_includes_queueing_behind_a_slow_engine() -> anyhow::Result<
     let delay = Duration::from_millis(4);
     let engine = Faulty {
         inner: ModelEngine::new(),
+        previous: Mutex::default(),
         lie: Lie::Honest,
         every: 1,
         delay,
@@ -243,6 +328,8 @@ fn open_loop_latency_includes_queueing_behind_a_slow_engine() -> anyhow::Result<
         keyspace: std::sync::Arc::new(harness::gen::KeySpace::new(100)),
         verify_reads: false,
         deletes_possible: false,
+        book: harness::driver::VersionBook::new(1, 100),
+        key_order: None,
     };
     // Intended: one operation every 2 ms; each takes at least 4 ms, so operation k waits
     // about 2k ms behind its predecessors.

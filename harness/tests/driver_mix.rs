@@ -23,6 +23,8 @@ fn counts(
         keyspace: Arc::clone(&keyspace),
         verify_reads: true,
         deletes_possible: workload.mix().delete > 0.0,
+        book: harness::driver::VersionBook::new(threads, keyspace.record_count()),
+        key_order: None,
     };
     let load_streams = (0..threads as u64)
         .map(|t| workload.load_stream(3, t, threads as u64))

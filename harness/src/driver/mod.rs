@@ -15,6 +15,8 @@
 //!   merges them into the timeline (throughput, p50, p99 per second) and drives progress.
 //! * Warm-up operations run but are not recorded.
 
+mod history;
+mod keyorder;
 mod probe;
 mod recorder;
 mod worker;
@@ -30,6 +32,8 @@ use crate::adapter::{AdapterResult, Engine, ErrorKind};
 use crate::report::{LatencySummary, PhaseReport, TimelinePoint};
 use crate::workload::{LoadStream, Op, OpKind};
 
+pub use history::{Begun, VersionBook, BOOK_KEYS_MAX, RING_LEN, VERSION_THREAD_SHIFT};
+pub use keyorder::{KeyOrder, ScanCursor, KEY_ORDER_KEYS_MAX};
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
 pub use recorder::{new_histogram, Interval, Recorder, Tick, ERROR_KINDS};
 pub use worker::{DataCtx, VerifyLog, Worker, VERIFY_DETAILS_MAX};

@@ -31,6 +31,8 @@ fn ctx(records: u64) -> anyhow::Result<DataCtx> {
         keyspace: std::sync::Arc::new(KeySpace::new(records)),
         verify_reads: true,
         deletes_possible: false,
+        book: super::VersionBook::new(super::THREADS_MAX, records),
+        key_order: None,
     })
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use super::history::VersionBook;
+use super::keyorder::KeyOrder;
 use crate::adapter::{AdapterResult, Session, Txn};
 use crate::gen::value::VALUE_HEADER_BYTES;
 use crate::gen::{KeyEncoder, KeySpace, ValueGen};
@@ -20,6 +22,10 @@ pub struct DataCtx {
     pub verify_reads: bool,
     /// The workload deletes keys, so a missing key is not by itself a failure.
     pub deletes_possible: bool,
+    /// Every thread's writes, to judge reads for freshness (and hand out versions).
+    pub book: VersionBook,
+    /// The loaded keys in key order, to check scans for skipped keys (None: not checked).
+    pub key_order: Option<KeyOrder>,
 }
 
 /// Outcome of read verification in one thread.
@@ -31,13 +37,45 @@ pub struct VerifyLog {
     pub failed: u64,
     /// The first failures, in detail.
     pub details: Vec<String>,
+    /// Reads judged against the version book (see `history`).
+    pub fresh_checked: u64,
+    /// Reads that returned a stale or never-written version.
+    pub fresh_failed: u64,
+    /// The first stale reads, in detail.
+    pub fresh_details: Vec<String>,
+    /// Scans checked against the loaded keys for keys they skipped.
+    pub scans_checked: u64,
+    /// Scans that skipped a loaded key.
+    pub scans_failed: u64,
+    /// The first incomplete scans, in detail.
+    pub scans_details: Vec<String>,
+}
+
+fn push_detail(details: &mut Vec<String>, detail: String) {
+    if details.len() < VERIFY_DETAILS_MAX {
+        details.push(detail);
+    }
 }
 
 impl VerifyLog {
     fn fail(&mut self, detail: String) {
         self.failed += 1;
-        if self.details.len() < VERIFY_DETAILS_MAX {
-            self.details.push(detail);
+        push_detail(&mut self.details, detail);
+    }
+
+    fn judged(&mut self, verdict: Result<(), String>) {
+        self.fresh_checked += 1;
+        if let Err(detail) = verdict {
+            self.fresh_failed += 1;
+            push_detail(&mut self.fresh_details, detail);
+        }
+    }
+
+    fn scanned(&mut self, verdict: Result<(), String>) {
+        self.scans_checked += 1;
+        if let Err(detail) = verdict {
+            self.scans_failed += 1;
+            push_detail(&mut self.scans_details, detail);
         }
     }
 
@@ -45,9 +83,17 @@ impl VerifyLog {
     pub fn merge(&mut self, other: VerifyLog) {
         self.checked += other.checked;
         self.failed += other.failed;
-        for d in other.details {
-            if self.details.len() < VERIFY_DETAILS_MAX {
-                self.details.push(d);
+        self.fresh_checked += other.fresh_checked;
+        self.fresh_failed += other.fresh_failed;
+        self.scans_checked += other.scans_checked;
+        self.scans_failed += other.scans_failed;
+        for (mine, theirs) in [
+            (&mut self.details, other.details),
+            (&mut self.fresh_details, other.fresh_details),
+            (&mut self.scans_details, other.scans_details),
+        ] {
+            for d in theirs {
+                push_detail(mine, d);
             }
         }
     }
@@ -60,13 +106,9 @@ pub struct Worker<'e, 'c> {
     key: Vec<u8>,
     value: Vec<u8>,
     read: Vec<u8>,
-    version_next: u64,
+    thread: usize,
     pub verify: VerifyLog,
 }
-
-/// Bits of a version that count writes within a thread; the thread number sits above them so
-/// versions written by different threads never collide.
-const VERSION_THREAD_SHIFT: u32 = 40;
 
 impl<'e, 'c> Worker<'e, 'c> {
     #[must_use]
@@ -78,7 +120,7 @@ impl<'e, 'c> Worker<'e, 'c> {
             key: Vec::with_capacity(key_bytes_max),
             value: Vec::new(),
             read: Vec::new(),
-            version_next: ((thread as u64) + 1) << VERSION_THREAD_SHIFT,
+            thread,
             verify: VerifyLog::default(),
         }
     }
@@ -103,7 +145,12 @@ impl<'e, 'c> Worker<'e, 'c> {
             Op::ReadModifyWrite { key } => self.transaction(std::slice::from_ref(key)),
             Op::Delete { key } => {
                 self.ctx.keys.encode(*key, &mut self.key);
-                self.session.delete(&self.key).map(|_| 1)
+                let stamp = self.ctx.book.begin_delete();
+                let outcome = self.session.delete(&self.key);
+                if outcome.is_ok() {
+                    self.ctx.book.acknowledged(stamp, std::slice::from_ref(key));
+                }
+                outcome.map(|_| 1)
             }
             Op::Txn { keys } => self.transaction(keys),
         }
@@ -137,22 +184,18 @@ impl<'e, 'c> Worker<'e, 'c> {
         Ok(indexes.len() as u64)
     }
 
-    fn next_version(&mut self) -> u64 {
-        let v = self.version_next;
-        self.version_next += 1;
-        v
-    }
-
     fn read(&mut self, index: u64) -> AdapterResult<u64> {
-        // Read the frontier before the read: every index below it was acknowledged earlier.
+        // Read the frontier and the book before the read: both describe writes acknowledged
+        // before it began.
         let must_exist = self.must_exist(index);
+        let floor = self.ctx.book.before_read(index);
         self.ctx.keys.encode(index, &mut self.key);
         let found = self.session.get(&self.key, &mut self.read)?;
         if self.ctx.verify_reads {
             check_read(
                 self.ctx,
                 &mut self.verify,
-                index,
+                (index, floor),
                 must_exist,
                 found,
                 &self.read,
@@ -168,10 +211,17 @@ impl<'e, 'c> Worker<'e, 'c> {
     }
 
     fn write(&mut self, index: u64) -> AdapterResult<u64> {
-        let version = self.next_version();
+        let begun = self.ctx.book.begin(self.thread, 1);
         self.ctx.keys.encode(index, &mut self.key);
-        self.ctx.values.generate(index, version, &mut self.value);
-        self.session.put(&self.key, &self.value).map(|()| 1)
+        self.ctx
+            .values
+            .generate(index, begun.version, &mut self.value);
+        let outcome = self.session.put(&self.key, &self.value);
+        let keys = std::slice::from_ref(&index);
+        self.ctx
+            .book
+            .finish(self.thread, begun, keys, outcome.is_ok());
+        outcome.map(|()| 1)
     }
 
     fn scan(&mut self, start: u64, len: u64) -> AdapterResult<u64> {
@@ -189,6 +239,9 @@ impl<'e, 'c> Worker<'e, 'c> {
         } = self;
         previous.clear();
         let mut first = true;
+        let order = ctx.key_order.as_ref().filter(|_| ctx.verify_reads);
+        let mut cursor = order.map(|o| o.cursor(key));
+        let mut skipped = Ok(());
         let count = session.scan(key, count_max, &mut |k, v| {
             if ctx.verify_reads {
                 let prev = if first {
@@ -201,18 +254,30 @@ impl<'e, 'c> Worker<'e, 'c> {
                 previous.extend_from_slice(k);
                 first = false;
             }
+            if let (Some(o), Some(c)) = (order, cursor.as_mut()) {
+                if skipped.is_ok() {
+                    skipped = o.step(c, k);
+                }
+            }
         })?;
         debug_assert!(count <= count_max);
+        if let (Some(o), Some(c)) = (order, cursor.as_ref()) {
+            verify.scanned(skipped.and_then(|()| o.end(c, count, count_max)));
+        }
         Ok(1)
     }
 
     /// Reads then writes every key of `indexes` in one transaction.
     fn transaction(&mut self, indexes: &[u64]) -> AdapterResult<u64> {
-        let first_version = self.version_next;
-        self.version_next += indexes.len() as u64;
-        // Every index below the frontier read now was committed before this transaction began.
+        // Every index below the frontier read now was committed before this transaction
+        // began, and so was every write the book's floors stand for.
         let acked = self.ctx.keyspace.acked_count();
         let required = self.ctx.verify_reads && !self.ctx.deletes_possible;
+        let floors: Vec<u64> = indexes
+            .iter()
+            .map(|&i| self.ctx.book.before_read(i))
+            .collect();
+        let begun = self.ctx.book.begin(self.thread, indexes.len() as u64);
         let Worker {
             session,
             ctx,
@@ -222,26 +287,30 @@ impl<'e, 'c> Worker<'e, 'c> {
             verify,
             ..
         } = self;
-        session.transaction(&mut |txn: &mut dyn Txn| {
-            for (n, &index) in indexes.iter().enumerate() {
+        let outcome = session.transaction(&mut |txn: &mut dyn Txn| {
+            for (n, (&index, &floor)) in indexes.iter().zip(&floors).enumerate() {
                 ctx.keys.encode(index, key);
                 let found = txn.get(key, read)?;
                 if ctx.verify_reads {
-                    check_read(ctx, verify, index, required && index < acked, found, read);
+                    let must_exist = required && index < acked;
+                    check_read(ctx, verify, (index, floor), must_exist, found, read);
                 }
-                ctx.values.generate(index, first_version + n as u64, value);
+                ctx.values.generate(index, begun.version + n as u64, value);
                 txn.put(key, value)?;
             }
             Ok(())
-        })?;
-        Ok(1)
+        });
+        let ok = outcome.is_ok();
+        self.ctx.book.finish(self.thread, begun, indexes, ok);
+        outcome.map(|()| 1)
     }
 }
 
+/// Checks one read of key `index` whose book floor was `floor` (taken before the read).
 fn check_read(
     ctx: &DataCtx,
     log: &mut VerifyLog,
-    index: u64,
+    (index, floor): (u64, u64),
     must_exist: bool,
     found: bool,
     bytes: &[u8],
@@ -256,13 +325,19 @@ fn check_read(
         }
         return;
     }
-    if let Err(e) = ctx.values.verify(index, bytes) {
-        log.fail(format!(
+    match ctx.values.verify(index, bytes) {
+        Err(e) => log.fail(format!(
             "read of key {index} ({}): {e} ({} bytes, starting {})",
             hex_prefix(&ctx.keys.key(index)),
             bytes.len(),
             hex_prefix(bytes)
-        ));
+        )),
+        Ok(version) if ctx.book.tracks(index) => log.judged(
+            ctx.book
+                .judge(version, floor)
+                .map_err(|e| format!("read of key {index}: {e}")),
+        ),
+        Ok(_) => {}
     }
 }
 
@@ -294,9 +369,18 @@ fn check_scanned(
         ));
         return;
     };
-    if let Err(e) = ctx.values.verify(index, v) {
-        log.fail(format!("scan: value under {}: {e}", hex_prefix(k)));
-        return;
+    match ctx.values.verify(index, v) {
+        Err(e) => {
+            log.fail(format!("scan: value under {}: {e}", hex_prefix(k)));
+            return;
+        }
+        // A scan's snapshot may predate writes acknowledged during it: only "never written".
+        Ok(version) => {
+            if let Err(e) = ctx.book.judge(version, 0) {
+                log.fail(format!("scan: value under {}: {e}", hex_prefix(k)));
+                return;
+            }
+        }
     }
     ctx.keys.encode(index, key_buf);
     if key_buf.as_slice() != k {
@@ -318,7 +402,7 @@ fn header_index(v: &[u8]) -> Option<u64> {
 }
 
 /// Hex of the first bytes, enough to recognize a key or a value header in a failure message.
-fn hex_prefix(bytes: &[u8]) -> String {
+pub(super) fn hex_prefix(bytes: &[u8]) -> String {
     const HEX_PREFIX_BYTES_MAX: usize = 24;
     let mut s: String = bytes
         .iter()
