@@ -138,6 +138,8 @@ pub type Progress<'p> = &'p mut dyn FnMut(&str, u64, Duration);
 #[derive(Clone)]
 pub struct PhaseResult {
     pub name: String,
+    /// Driver threads that ran the phase.
+    pub threads: usize,
     /// Weighted operations recorded (a load batch counts its records).
     pub ops: u64,
     pub duration: Duration,
@@ -177,6 +179,7 @@ impl PhaseResult {
         let duration_s = self.duration.as_secs_f64();
         PhaseReport {
             name: self.name.clone(),
+            threads: self.threads,
             ops: self.ops,
             duration_s,
             throughput_ops_s: self.ops as f64 / duration_s.max(f64::EPSILON),
@@ -514,6 +517,7 @@ fn merge(
 ) -> anyhow::Result<PhaseResult> {
     let mut result = PhaseResult {
         name: spec.name.clone(),
+        threads: spec.threads,
         ops: 0,
         duration,
         target_ops_s: spec.target_ops_s,

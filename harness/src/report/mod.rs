@@ -22,6 +22,7 @@ pub(crate) mod html;
 mod json;
 mod ratio;
 pub mod sample;
+mod scaling;
 mod summary;
 mod svg;
 mod table;
@@ -114,6 +115,9 @@ pub struct LatencySummary {
 pub struct PhaseReport {
     /// Phase name from the scenario ("load", "run", ...).
     pub name: String,
+    /// Driver threads that ran the phase (0 in reports written before it was recorded).
+    #[serde(default)]
+    pub threads: usize,
     /// Operations completed in the phase, all kinds, errors included.
     pub ops: u64,
     /// Wall-clock duration of the phase, seconds.

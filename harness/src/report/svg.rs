@@ -87,6 +87,11 @@ impl Axis {
     /// A log axis for latencies in microseconds covering `data_min..=data_max` in whole decades,
     /// ticks at 1-2-5 when the span is short and at decades otherwise.
     pub fn log_latency_us(label: &str, data_min: f64, data_max: f64) -> Axis {
+        Axis::log(label, data_min, data_max, format_latency)
+    }
+
+    /// A log axis covering `data_min..=data_max` in whole decades, labelled by `format`.
+    pub fn log(label: &str, data_min: f64, data_max: f64, format: fn(f64) -> String) -> Axis {
         let low = if data_min > 0.0 { data_min } else { 0.1 };
         let high = data_max.max(low * 10.0);
         let mut low_exp = low.log10().floor() as i32;
@@ -102,7 +107,7 @@ impl Axis {
             for m in multipliers {
                 let value = m * 10f64.powi(exp);
                 if value <= 10f64.powi(high_exp) * 1.0001 {
-                    ticks.push((value, format_latency(value)));
+                    ticks.push((value, format(value)));
                 }
             }
         }
