@@ -155,16 +155,18 @@ mod tests {
 
     #[test]
     fn charts_appear_only_for_several_thread_counts() {
-        let mut report = Report::default();
-        report.engines = vec![EngineReport {
-            engine: "engine-full".into(),
-            phases: vec![
-                phase("load", 1, 5.0),
-                phase("t1", 1, 10.0),
-                phase("t10", 10, 80.0),
-            ],
-            ..EngineReport::default()
-        }];
+        let mut report = Report {
+            engines: vec![EngineReport {
+                engine: "engine-full".into(),
+                phases: vec![
+                    phase("load", 1, 5.0),
+                    phase("t1", 1, 10.0),
+                    phase("t10", 10, 80.0),
+                ],
+                ..EngineReport::default()
+            }],
+            ..Report::default()
+        };
         let mut out = String::new();
         scaling_section(&mut out, &report);
         assert!(out.contains("Throughput by thread count"), "{out}");
