@@ -42,11 +42,15 @@ pub enum SeededBug {
     /// `Durability::Normal`'s flusher thread wakes but never syncs, so an idle database keeps
     /// its last commits unsynced for ever. Breaks the time window.
     NormalFlusherNeverSyncs,
+    /// A committer that waited behind another's WAL sync returns once that sync ends, even
+    /// when its own frames came after what the sync covered. Breaks group commit: a commit
+    /// is acknowledged that the fsync did not cover.
+    GroupCommitEarlyAck,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 12] = [
+    pub const ALL: [SeededBug; 13] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -59,6 +63,7 @@ impl SeededBug {
         SeededBug::WalResetBeforeMainSync,
         SeededBug::LoseLastKeyOfMerge,
         SeededBug::ReadErrorAsAbsent,
+        SeededBug::GroupCommitEarlyAck,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -77,6 +82,7 @@ impl SeededBug {
             SeededBug::LoseLastKeyOfMerge => "lose-last-key-of-merge",
             SeededBug::ReadErrorAsAbsent => "read-error-as-absent",
             SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
+            SeededBug::GroupCommitEarlyAck => "group-commit-early-ack",
         }
     }
 

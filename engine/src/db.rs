@@ -854,6 +854,9 @@ impl Shared {
             }
             if s.syncing {
                 self.sync_cv.wait(&mut s);
+                if self.bug(crate::SeededBug::GroupCommitEarlyAck) {
+                    return Ok(());
+                }
                 continue;
             }
             s.syncing = true;

@@ -115,6 +115,13 @@ fn cases() -> Vec<Case> {
             commits: 60,
             failing: &["atomicity", "verified_reads", "durability"],
         },
+        Case {
+            bug: SeededBug::GroupCommitEarlyAck,
+            faults: "writers = 4\n[storage]\nsync_delay_us = 300\n[power_loss]\ncycles = 8\npresets = [\"drop_all\"]\n",
+            keys_n: 500,
+            commits: 40,
+            failing: &["concurrent_writers", "durability", "no_hole_prefix"],
+        },
     ]
 }
 
@@ -233,6 +240,11 @@ fn lose_last_key_of_merge_fails_durability_under_deletes() -> Result<()> {
 #[test]
 fn read_error_as_absent_fails_reads_under_read_faults() -> Result<()> {
     prove(&cases()[11])
+}
+
+#[test]
+fn group_commit_early_ack_fails_concurrent_writers_under_power_loss() -> Result<()> {
+    prove(&cases()[12])
 }
 
 #[test]

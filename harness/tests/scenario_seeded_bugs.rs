@@ -26,6 +26,20 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "group-commit-early-ack",
+        scenario: "faults/power-loss-concurrent",
+        check: "concurrent_writers",
+        also: &[
+            "durability",
+            "no_hole_prefix",
+            "verified_reads",
+            "verified_scans",
+            "atomicity",
+            "integrity_after_recovery",
+            "checksum_detection",
+        ],
+    },
+    Case {
         bug: "corrupt-wal-read-as-torn-tail",
         scenario: "faults/bitflip",
         check: "checksum_detection",
@@ -249,6 +263,11 @@ fn power_loss_churn_catches_a_key_lost_in_a_leaf_merge() -> Result<()> {
 #[test]
 fn read_errors_catch_an_io_error_read_as_a_missing_key() -> Result<()> {
     prove(case("read-error-as-absent")?)
+}
+
+#[test]
+fn power_loss_concurrent_catches_a_group_commit_ack_the_fsync_did_not_cover() -> Result<()> {
+    prove(case("group-commit-early-ack")?)
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! Every runner returns a [`ChaosOutcome`]: named checks (see [`names`]), the crash cycles and
 //! the fault schedule, which [`execute`] puts into the report.
 
+pub mod crowd;
 pub mod inproc;
 pub mod kill9;
 mod rig;
@@ -66,6 +67,9 @@ pub mod names {
     pub const EIO_FIRED: &str = "eio_fault_fired";
     /// `[faults.storage]` read errors and latent sectors fired during the run.
     pub const READ_FAULTS_FIRED: &str = "read_faults_fired";
+    /// `[faults] writers`: every concurrent writer's acknowledged commit survived each power
+    /// loss, and nothing it never began appeared.
+    pub const CONCURRENT_WRITERS: &str = "concurrent_writers";
 }
 
 /// Failure details kept per check; the rest are counted.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _, Result};
 use engine::{Database, Durability, MemStorage, Options, SeededBug, Table};
 
+use super::crowd::{Crowd, CrowdCut, CROWD};
 use super::{judge_recovery, names, nanos, report_events, ChaosOutcome, FaultsSection};
 use crate::faults::rng::{hash, hash_bytes, SplitMix64};
 use crate::faults::{CrashModel, FaultPlan, FaultStorage};
@@ -85,6 +86,8 @@ pub struct RigConfig {
     pub page_size: usize,
     pub cache_bytes: usize,
     pub seeded_bug: Option<SeededBug>,
+    /// Threads committing beside the workload (see `crowd`).
+    pub writers: usize,
 }
 
 impl RigConfig {
@@ -131,6 +134,7 @@ impl RigConfig {
             page_size: spec.page_size.unwrap_or(engine::PAGE_SIZE_DEFAULT),
             cache_bytes: spec.cache_bytes.unwrap_or(CACHE_BYTES),
             seeded_bug: spec.bug(),
+            writers: spec.writers,
         })
     }
 
@@ -143,7 +147,9 @@ impl RigConfig {
             cache_bytes_max: self.cache_bytes,
             wal_checkpoint_bytes: self.wal_checkpoint_bytes,
             // Every I/O on this thread in a fixed order: a seed replays the same faults.
-            checkpoint_in_background: false,
+            // With concurrent writers the order is the scheduler's anyway: the background
+            // checkpointer then runs too, so crashes also land inside its checkpoints.
+            checkpoint_in_background: self.writers > 0,
             salt_seed: Some(self.seed),
             seeded_bug: self.seeded_bug,
             ..Options::default()
@@ -199,7 +205,12 @@ pub struct Rig {
     pub storage: FaultStorage,
     /// The memory under `storage` (a process restart sees exactly these bytes).
     mem: MemStorage,
-    pub db: Option<Database>,
+    pub db: Option<Arc<Database>>,
+    /// The concurrent writers of this episode, and where the last power loss cut them.
+    crowd: Option<Crowd>,
+    crowd_cut: Option<CrowdCut>,
+    /// The first version each writer writes after the next reopen (past all it began).
+    crowd_next: Vec<u64>,
     oracle: ExpectedState,
     _dir: tempfile::TempDir,
     rng: SplitMix64,
@@ -309,6 +320,10 @@ impl Rig {
         )
         .map_err(|e| anyhow!("fault plan: {e}"))?;
         let mut out = ChaosOutcome::default();
+        if cfg.writers > 0 {
+            // Registered now: a run whose writers never committed fails (nothing seen).
+            out.tally.pass(names::CONCURRENT_WRITERS, 0);
+        }
         if cfg.scan_per_mille > 0 {
             // Registered now: a run whose scans never came fails the check (nothing seen).
             out.tally.pass(names::VERIFIED_SCANS, 0);
@@ -322,6 +337,9 @@ impl Rig {
             storage,
             mem,
             db: None,
+            crowd: None,
+            crowd_cut: None,
+            crowd_next: Vec::new(),
             oracle,
             _dir: dir,
             seq: 1,
@@ -361,18 +379,28 @@ impl Rig {
         let bank = tx.open_or_create_table(BANK)?;
         tx.open_or_create_table(KV)?;
         tx.open_or_create_table(MARKS)?;
+        if self.cfg.writers > 0 {
+            tx.open_or_create_table(CROWD)?;
+        }
         for a in 0..self.cfg.accounts_n {
             tx.put(&bank, &kv_key(a), &bank_value(a, BANK_BALANCE_INITIAL))?;
         }
         tx.commit()?;
-        self.db = Some(db);
+        self.db = Some(Arc::new(db));
         let db = self.db().map_err(|_| engine::Error::TransactionClosed)?;
         db.sync()?;
         // The tables and accounts live in the main file from the start: the WAL then holds
         // only workload transactions.
         db.checkpoint()?;
         self.setup_done = true;
+        self.start_crowd(&vec![1; self.cfg.writers]);
         Ok(())
+    }
+
+    fn start_crowd(&mut self, first_versions: &[u64]) {
+        if let (Some(db), false) = (&self.db, first_versions.is_empty()) {
+            self.crowd = Some(Crowd::start(db, self.cfg.seed, first_versions));
+        }
     }
 
     /// [`Rig::setup`] with the fault layer disarmed, then armed: the plan's faults are for
@@ -389,7 +417,7 @@ impl Rig {
     }
 
     fn db(&self) -> Result<&Database> {
-        self.db.as_ref().context("rig: database not open")
+        self.db.as_deref().context("rig: database not open")
     }
 
     /// Runs up to `commits` steps; stops at the first failed commit and returns its step.
@@ -483,7 +511,7 @@ impl Rig {
         transfer: Option<(u64, u64, i64)>,
         seq: u64,
     ) -> engine::Result<()> {
-        let db = self.db.as_ref().ok_or(engine::Error::TransactionClosed)?;
+        let db = self.db.as_deref().ok_or(engine::Error::TransactionClosed)?;
         let mut tx = db.begin_write()?;
         let kv = tx.table(KV)?;
         let marks = tx.table(MARKS)?;
@@ -874,6 +902,8 @@ impl Rig {
 
     /// Power loss now (or the image of the crash the plan already caused).
     pub fn crash(&mut self, model: &CrashModel) -> MemStorage {
+        // The writers' acknowledgements before the cut, what they began after it.
+        let acked = self.crowd.as_ref().map(Crowd::acked);
         let image = if self.storage.is_crashed() {
             self.storage
                 .crash_image()
@@ -882,6 +912,11 @@ impl Rig {
             self.storage.crash(model)
         };
         self.db = None;
+        if let (Some(crowd), Some(acked)) = (self.crowd.take(), acked) {
+            let cut = crowd.stop(acked);
+            self.crowd_next = cut.next_versions();
+            self.crowd_cut = Some(cut);
+        }
         self.collect_schedule();
         image
     }
@@ -966,7 +1001,9 @@ impl Rig {
                 let verified = self.verify(&db);
                 self.storage.arm();
                 verified?;
-                self.db = Some(db);
+                self.db = Some(Arc::new(db));
+                let next = std::mem::take(&mut self.crowd_next);
+                self.start_crowd(&next);
                 (true, nanos(v0.elapsed()))
             }
             Err(e) => {
@@ -1038,6 +1075,7 @@ impl Rig {
         };
         self.verify_keys(&read, &kv, mode)?;
         self.verify_markers(&read, &marks);
+        self.verify_crowd(&read);
         drop(read);
         if self.cfg.accounts_n > 1 {
             self.bank_check(db, "recovered state");
@@ -1084,6 +1122,36 @@ impl Rig {
             return false;
         };
         observed.is_none_or(|v| v < u64::from(state.version))
+    }
+
+    /// The concurrent writers' keys against where the last power loss cut them.
+    fn verify_crowd(&mut self, read: &engine::ReadTxn) {
+        let Some(cut) = self.crowd_cut.take() else {
+            return;
+        };
+        let table = match read.table(CROWD) {
+            Ok(t) => t,
+            Err(e) => {
+                let d = format!("{}: concurrent writers' table: {e}", self.label);
+                self.out.tally.fail(names::CONCURRENT_WRITERS, d);
+                return;
+            }
+        };
+        for w in 0..cut.acked.len() {
+            let verdict = match read.get(&table, &super::crowd::crowd_key(w)) {
+                Ok(got) => super::crowd::judge(w, self.cfg.seed, got.as_deref(), &cut),
+                Err(e) if e.is_corruption() && self.corruption_injected => continue,
+                Err(e) => Err(format!("concurrent writer {w}: read failed: {e}")),
+            };
+            match verdict {
+                Ok(_) if cut.acked[w] > 0 => self.out.tally.pass(names::CONCURRENT_WRITERS, 1),
+                Ok(_) => {}
+                Err(m) => {
+                    let d = format!("{}: {m}", self.label);
+                    self.out.tally.fail(names::CONCURRENT_WRITERS, d);
+                }
+            }
+        }
     }
 
     fn verify_markers(&mut self, read: &engine::ReadTxn, marks: &Table) {
@@ -1238,9 +1306,15 @@ impl Rig {
 
     /// Drops the database without a crash, clean-closing it when `close` (process exit).
     pub fn close(&mut self, close: bool) {
+        if let Some(crowd) = self.crowd.take() {
+            let acked = crowd.acked();
+            let _ = crowd.stop(acked);
+        }
         if let Some(db) = self.db.take() {
             if close {
-                let _ = db.close();
+                if let Ok(db) = Arc::try_unwrap(db) {
+                    let _ = db.close();
+                }
             }
         }
     }

@@ -19,6 +19,8 @@
 //! sync_every = 0                      # Off mode: `Database::sync` every N commits (0: never)
 //! wal_checkpoint_bytes = 1048576      # automatic checkpoint threshold of the engine
 //! accounts = 0                        # bank accounts beside the key-value table (0: none)
+//! writers = 0                         # power loss: threads committing beside the workload
+//!                                     # (group commits; interleavings not replayed by seed)
 //! recovery_bound_base_ms = 2000       # recovery_time_bound: base + per 64 MiB of WAL
 //! recovery_bound_ms_per_64mib = 1000
 //!
@@ -152,6 +154,10 @@ pub struct FaultsSection {
     /// Bank accounts kept beside the key-value table (0: no bank).
     #[serde(default)]
     pub accounts: u64,
+    /// Power loss: threads committing to keys of their own beside the seeded workload, so
+    /// crashes land among group commits (at most `chaos::crowd::WRITERS_MAX`).
+    #[serde(default)]
+    pub writers: usize,
     /// `recovery_time_bound`: base of the bound.
     #[serde(default = "bound_base_ms")]
     pub recovery_bound_base_ms: u64,
@@ -306,6 +312,13 @@ impl FaultsSection {
         if self.normal_commits == 0 || !(1..=NORMAL_MILLIS_MAX).contains(&self.normal_millis) {
             return Err(format!(
                 "faults.normal_commits > 0 and faults.normal_millis in 1..={NORMAL_MILLIS_MAX}"
+            ));
+        }
+        if self.writers > super::crowd::WRITERS_MAX {
+            return Err(format!(
+                "faults.writers = {}: at most {}",
+                self.writers,
+                super::crowd::WRITERS_MAX
             ));
         }
         if let Some(name) = &self.seeded_bug {

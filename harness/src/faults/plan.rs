@@ -52,7 +52,14 @@ pub struct FaultPlan {
     /// Keep durable images and unsynced writes (needed for any crash image). Costs a copy
     /// of every written byte until the next sync, and a lock around each write.
     pub track_durability: bool,
+    /// Each `sync` takes this long before it completes, as a disk's fsync does; it covers
+    /// only the writes issued before it began. Concurrent committers then meet in group
+    /// commits, and a power loss can land while a sync is under way. Not a fault: timing.
+    pub sync_delay_us: u64,
 }
+
+/// Longest `sync_delay_us`: a slow disk's fsync, ten times over.
+pub const SYNC_DELAY_US_MAX: u64 = 100_000;
 
 impl Default for FaultPlan {
     fn default() -> FaultPlan {
@@ -69,6 +76,7 @@ impl Default for FaultPlan {
             crash_at_op: None,
             crash: CrashSpec::default(),
             track_durability: true,
+            sync_delay_us: 0,
         }
     }
 }
@@ -114,6 +122,12 @@ impl FaultPlan {
                     return Err(format!("faults.storage.{name}.at counts from 1"));
                 }
             }
+        }
+        if self.sync_delay_us > SYNC_DELAY_US_MAX {
+            return Err(format!(
+                "faults.storage.sync_delay_us = {}: at most {SYNC_DELAY_US_MAX}",
+                self.sync_delay_us
+            ));
         }
         if self.fail_at.as_ref().is_some_and(|f| f.op == 0) || self.crash_at_op == Some(0) {
             return Err("faults.storage: operation numbers count from 1".to_string());

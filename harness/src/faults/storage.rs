@@ -726,6 +726,11 @@ impl StorageFile for FaultFile {
     fn sync(&self) -> io::Result<()> {
         let sh = &self.shared;
         let op = sh.next_op();
+        if sh.plan.sync_delay_us > 0 {
+            // The disk's fsync time, outside the lock: other threads write meanwhile, and
+            // this sync does not cover what they write.
+            std::thread::sleep(std::time::Duration::from_micros(sh.plan.sync_delay_us));
+        }
         if sh.fast() {
             return self.inner.sync();
         }
@@ -735,7 +740,9 @@ impl StorageFile for FaultFile {
             .and_then(|()| self.inner.sync());
         match result {
             Ok(()) => {
-                state.tracker.sync_file(&self.name, self.incarnation);
+                state
+                    .tracker
+                    .sync_file_before(&self.name, self.incarnation, op);
             }
             Err(_) if !sh.crashed.load(Ordering::Acquire) => {
                 // Linux marks pages whose writeback failed clean: they stay readable but

@@ -127,19 +127,23 @@ impl Tracker {
         debug_assert!(self.pending_bytes <= TRACK_PENDING_BYTES_MAX + bytes);
     }
 
-    /// `sync` succeeded: the file's unsynced operations become durable. Returns their count.
-    pub fn sync_file(&mut self, name: &str, incarnation: u64) -> usize {
+    /// `sync` (operation `sync_op`) succeeded: the file's unsynced operations issued before it
+    /// began become durable; later ones (issued while it ran) stay unsynced. Returns their
+    /// count.
+    pub fn sync_file_before(&mut self, name: &str, incarnation: u64, sync_op: u64) -> usize {
         let Some(track) = self.track_mut(name, incarnation) else {
             return 0;
         };
-        let pending = std::mem::take(&mut track.pending);
+        let (covered, later): (Vec<PendingOp>, Vec<PendingOp>) = std::mem::take(&mut track.pending)
+            .into_iter()
+            .partition(|op| op_index(op) < sync_op);
+        track.pending = later;
         let mut bytes = 0;
-        for op in &pending {
+        for op in &covered {
             bytes += apply_exact(&mut track.durable, op);
         }
-        debug_assert!(track.pending.is_empty());
         self.pending_bytes -= bytes;
-        pending.len()
+        covered.len()
     }
 
     /// `sync` failed: the file's unsynced operations will never become durable, while reads
@@ -226,6 +230,12 @@ impl Tracker {
             }
         }
         image
+    }
+}
+
+fn op_index(op: &PendingOp) -> u64 {
+    match op {
+        PendingOp::Write { op_index, .. } | PendingOp::SetLen { op_index, .. } => *op_index,
     }
 }
 
