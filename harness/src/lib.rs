@@ -7,6 +7,7 @@ pub mod faults;
 pub mod gen;
 pub mod oracle;
 pub mod report;
+pub mod resources;
 pub mod run;
 pub mod scenario;
 pub mod sweep;

@@ -20,7 +20,9 @@ use crate::driver::{
     fsync_probe, run_phase, DataCtx, OpSource, PhaseBound, PhaseResult, PhaseSpec, PhaseWork,
 };
 use crate::gen::{derive_seed, KeySpace};
-use crate::report::{self, Check, EngineReport, FsyncProbe, Report, RoundReport, TimelinePoint};
+use crate::report::{
+    self, Check, EngineReport, FsyncProbe, LoadSummary, Report, RoundReport, TimelinePoint,
+};
 use crate::scenario::{RunSection, Scenario};
 use crate::workload::{Op, OpStream, Workload, WorkloadSpec};
 
@@ -30,6 +32,8 @@ pub const ENGINES_DEFAULT: &[&str] = &["engine", "sqlite-full", "redb-immediate"
 
 /// Runs shorter than this show no progress bar.
 const PROGRESS_DELAY: Duration = Duration::from_secs(2);
+/// Records sampled to estimate the mean record size of a load (exact for fixed sizes).
+const LOAD_SIZE_SAMPLE: u64 = 4096;
 
 /// Opens engines by name; tests substitute their own (a slow or lying adapter).
 pub trait EngineFactory: Sync {
@@ -98,6 +102,12 @@ struct EnginePass {
     fresh_tracked: bool,
     /// Scans were checked for skipped keys (the loaded keys were put in order).
     scans_tracked: bool,
+    /// Resource samples over the pass.
+    resources: Vec<crate::report::ResourcePoint>,
+    /// What the load cost (None when the load was skipped).
+    load: Option<LoadSummary>,
+    /// The final read-back (`final_verify = "scan"`).
+    readback: Option<crate::driver::ReadBack>,
     /// Seconds from the run's start to each phase's start.
     offsets_s: Vec<f64>,
 }
@@ -223,7 +233,7 @@ fn run_engine(
         engine.stores_data(),
         threads_max,
     )?;
-    let keyspace: Arc<KeySpace> = Arc::clone(&ctx.keyspace);
+    let sampler = crate::resources::Sampler::start(name, data_dir, run_start);
     let mut pass = EnginePass {
         engine: name.to_string(),
         verified: ctx.verify_reads,
@@ -231,8 +241,61 @@ fn run_engine(
         scans_tracked: ctx.key_order.is_some(),
         phases: Vec::new(),
         offsets_s: Vec::new(),
+        resources: Vec::new(),
+        load: None,
+        readback: None,
     };
     progress.engine = name.to_string();
+    run_phases(
+        req,
+        engine.as_ref(),
+        &ctx,
+        &workloads,
+        run_start,
+        progress,
+        &mut pass,
+    )?;
+    if s.final_verify == "scan" && ctx.verify_reads {
+        let mut tick = |n: u64| progress.verifying(n, ctx.keyspace.acked_count());
+        let spec = &s.workload.key_encoding;
+        let checked =
+            crate::driver::read_back(engine.as_ref(), &ctx, spec, threads_max, &mut tick)?;
+        pass.readback = Some(checked);
+    }
+    engine
+        .sync()
+        .map_err(|e| anyhow::anyhow!("sync {name}: {e}"))?;
+    engine
+        .close()
+        .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
+    pass.resources = sampler.finish();
+    if let Some(load) = pass.load.as_mut() {
+        load.rss_bytes_max = pass
+            .resources
+            .iter()
+            .map(|p| p.rss_bytes)
+            .max()
+            .unwrap_or(0);
+        load.disk_bytes_end = pass.resources.last().map_or(0, |p| p.disk_bytes);
+    }
+    debug_assert_eq!(pass.phases.len(), pass.offsets_s.len());
+    Ok(pass)
+}
+
+/// The load (unless skipped) and every measured phase, in order; the load's cost goes into
+/// `pass.load`.
+fn run_phases(
+    req: &RunRequest,
+    engine: &dyn Engine,
+    ctx: &DataCtx,
+    workloads: &[Workload],
+    run_start: Instant,
+    progress: &mut ProgressView,
+    pass: &mut EnginePass,
+) -> anyhow::Result<()> {
+    let s = &req.scenario;
+    let base = &workloads[0];
+    let keyspace: Arc<KeySpace> = Arc::clone(&ctx.keyspace);
     // Each phase's streams are built just before it runs, so samplers see the key space as
     // the previous phases left it.
     let phases = usize::from(!s.load.skip) + 1 + s.then.len();
@@ -242,18 +305,57 @@ fn run_engine(
             Some(i) => run_plan(s, i, &workloads[i], req.seed, &keyspace)?,
         };
         pass.offsets_s.push(run_start.elapsed().as_secs_f64());
+        progress.goal(&spec, keyspace.record_count());
+        let io_before = crate::resources::process_io();
         let mut tick = |p: &str, o: u64, e: Duration| progress.tick(p, o, e);
-        pass.phases
-            .push(run_phase(engine.as_ref(), &ctx, &spec, work, &mut tick)?);
+        let result = run_phase(engine, ctx, &spec, work, &mut tick)?;
+        if spec.name == "load" {
+            let io_after = crate::resources::process_io();
+            pass.load = Some(load_summary(
+                &pass.engine,
+                ctx,
+                &result,
+                io_before,
+                io_after,
+            ));
+        }
+        pass.phases.push(result);
     }
-    engine
-        .sync()
-        .map_err(|e| anyhow::anyhow!("sync {name}: {e}"))?;
-    engine
-        .close()
-        .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
-    debug_assert_eq!(pass.phases.len(), pass.offsets_s.len());
-    Ok(pass)
+    Ok(())
+}
+
+/// What the load wrote, against the key and value bytes it loaded.
+fn load_summary(
+    engine: &str,
+    ctx: &DataCtx,
+    load: &PhaseResult,
+    before: crate::resources::ProcessIo,
+    after: crate::resources::ProcessIo,
+) -> LoadSummary {
+    let keys = load.ops;
+    // Mean record size from a sample of the loaded indexes (exact for fixed sizes).
+    let sample = keys.clamp(1, LOAD_SIZE_SAMPLE);
+    let sampled: u64 = (0..sample)
+        .map(|i| i * keys.max(1) / sample)
+        .map(|i| (ctx.keys.key(i).len() + ctx.values.value_len(i, 0)) as u64)
+        .sum();
+    let user_bytes = (sampled as f64 / sample as f64 * keys as f64) as u64;
+    let wchar_bytes = after.wchar_bytes.saturating_sub(before.wchar_bytes);
+    let duration_s = load.duration.as_secs_f64();
+    LoadSummary {
+        engine: engine.to_string(),
+        keys,
+        user_bytes,
+        duration_s,
+        keys_per_s: keys as f64 / duration_s.max(f64::EPSILON),
+        wchar_bytes,
+        block_write_bytes: after
+            .block_write_bytes
+            .saturating_sub(before.block_write_bytes),
+        write_amplification: wchar_bytes as f64 / user_bytes.max(1) as f64,
+        rss_bytes_max: 0,
+        disk_bytes_end: 0,
+    }
 }
 
 /// What every driver thread shares: key and value generators, the key space, the version
@@ -398,6 +500,19 @@ fn fill_report(
             per_round: per_round(rounds, req.compare),
         });
     }
+    for name in &req.engines {
+        for (round, pass) in passes.get(name).into_iter().flatten().enumerate() {
+            report.resources.extend(pass.resources.iter().cloned());
+            if round == 0 {
+                report.loads.extend(pass.load.clone());
+            }
+            if let Some(rb) = &pass.readback {
+                report
+                    .checks
+                    .push(final_verification(&format!("{name} round {round}"), rb));
+            }
+        }
+    }
     let ours = engine_reports.first().cloned().unwrap_or_default();
     report.phases = ours.phases.clone();
     if req.compare {
@@ -531,6 +646,36 @@ fn scan_completeness(label: &str, verify: &crate::driver::VerifyLog) -> Check {
     }
 }
 
+/// The final read-back: every acknowledged key read back and verified.
+fn final_verification(label: &str, rb: &crate::driver::ReadBack) -> Check {
+    let rate = rb.keys_verified as f64 / rb.duration.as_secs_f64().max(1e-9);
+    let how = format!(
+        "every acknowledged key read back by {} on {} threads",
+        rb.method, rb.threads
+    );
+    let detail = if rb.failures == 0 && rb.keys_verified == rb.keys_expected {
+        format!(
+            "{label}: {how}: {} of {} keys verified in {:.1} s ({rate:.0} keys/s)",
+            rb.keys_verified,
+            rb.keys_expected,
+            rb.duration.as_secs_f64()
+        )
+    } else {
+        format!(
+            "{label}: {how}: {} of {} keys verified, {} problems; first: {}",
+            rb.keys_verified,
+            rb.keys_expected,
+            rb.failures,
+            rb.details.join(" | ")
+        )
+    };
+    Check {
+        name: "final_verification".into(),
+        passed: rb.failures == 0 && rb.keys_verified == rb.keys_expected && rb.keys_expected > 0,
+        detail,
+    }
+}
+
 /// Checks from one pass: read verification (when on and possible) and operation errors.
 fn add_checks(report: &mut Report, label: &str, pass: &EnginePass) {
     let phases = &pass.phases;
@@ -585,6 +730,10 @@ struct ProgressView {
     started: Instant,
     bar: Option<indicatif::ProgressBar>,
     engine: String,
+    /// The current phase's end: its op count and its duration, when it has them.
+    goal_ops: Option<u64>,
+    goal_duration: Option<Duration>,
+    verify_started: Option<Instant>,
 }
 
 impl ProgressView {
@@ -595,28 +744,83 @@ impl ProgressView {
             started: Instant::now(),
             bar: None,
             engine: String::new(),
+            goal_ops: None,
+            goal_duration: None,
+            verify_started: None,
         }
     }
 
-    fn tick(&mut self, phase: &str, ops: u64, phase_elapsed: Duration) {
-        if !self.enabled || self.started.elapsed() < PROGRESS_DELAY {
-            return;
+    /// The phase about to run, for its ETA (a load's goal is the record count).
+    fn goal(&mut self, spec: &PhaseSpec, records: u64) {
+        self.goal_ops = if spec.name == "load" {
+            Some(records)
+        } else {
+            spec.bound.ops.map(|o| o.saturating_add(spec.warmup_ops))
+        };
+        self.goal_duration = spec.bound.duration;
+        self.verify_started = None;
+    }
+
+    fn eta(&self, ops: u64, elapsed: Duration) -> Option<Duration> {
+        let rate = ops as f64 / elapsed.as_secs_f64().max(1e-9);
+        let by_ops = self
+            .goal_ops
+            .filter(|_| rate > 0.0)
+            .map(|g| Duration::from_secs_f64(g.saturating_sub(ops) as f64 / rate));
+        let by_time = self.goal_duration.map(|d| d.saturating_sub(elapsed));
+        match (by_ops, by_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new_spinner().with_elapsed(self.started.elapsed());
+    }
+
+    fn bar(&mut self) -> Option<&indicatif::ProgressBar> {
+        if !self.enabled || self.started.elapsed() < PROGRESS_DELAY {
+            return None;
+        }
+        let started = self.started;
+        Some(self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new_spinner().with_elapsed(started.elapsed());
             if let Ok(style) =
                 indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             {
                 bar.set_style(style);
             }
             bar
-        });
+        }))
+    }
+
+    fn tick(&mut self, phase: &str, ops: u64, phase_elapsed: Duration) {
         let rate = ops as f64 / phase_elapsed.as_secs_f64().max(1e-9);
-        bar.set_message(format!(
-            "{} {phase}: {ops} ops, {rate:.0} ops/s",
+        let eta = self
+            .eta(ops, phase_elapsed)
+            .map_or(String::new(), |d| format!(", ETA {}", clock(d)));
+        let rss = crate::resources::process_io().rss_bytes >> 20;
+        let message = format!(
+            "{} {phase}: {ops} ops, {rate:.0} ops/s{eta}, RSS {rss} MiB",
             self.engine
-        ));
-        bar.tick();
+        );
+        if let Some(bar) = self.bar() {
+            bar.set_message(message);
+            bar.tick();
+        }
+    }
+
+    /// The final read-back: `done` of `total` keys.
+    fn verifying(&mut self, done: u64, total: u64) {
+        let started = *self.verify_started.get_or_insert_with(Instant::now);
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let rate = done as f64 / elapsed;
+        let left = total.saturating_sub(done) as f64 / rate.max(1e-9);
+        let eta = clock(Duration::from_secs_f64(left.min(1e9)));
+        let message = format!(
+            "{} read-back: {done} of {total} keys, {rate:.0} keys/s, ETA {eta}",
+            self.engine
+        );
+        if let Some(bar) = self.bar() {
+            bar.set_message(message);
+            bar.tick();
+        }
     }
 
     fn finish(&mut self) {
@@ -677,6 +881,16 @@ pub fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `1h02m03s` / `2m03s` / `3s`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s / 60) % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
     }
 }
 

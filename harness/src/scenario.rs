@@ -63,6 +63,9 @@ fn one_u32() -> u32 {
 fn batch_default() -> u64 {
     1000
 }
+fn final_verify_default() -> String {
+    "none".to_string()
+}
 fn cache_bytes_default() -> usize {
     crate::adapter::CACHE_BYTES_DEFAULT
 }
@@ -109,6 +112,10 @@ pub struct Scenario {
     /// Further measured phases, in order, on the same data.
     #[serde(default)]
     pub then: Vec<RunSection>,
+    /// After the last phase: "scan" reads back every acknowledged key and verifies it
+    /// (check `final_verification`); "none" (the default) does not.
+    #[serde(default = "final_verify_default")]
+    pub final_verify: String,
     /// Chaos: crash loops and storage faults (see `crate::chaos::spec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<crate::chaos::FaultsSection>,
@@ -395,6 +402,12 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String>
 fn validate(s: &Scenario) -> Result<(), String> {
     if let Some(f) = &s.faults {
         f.validate()?;
+    }
+    if !matches!(s.final_verify.as_str(), "none" | "scan") {
+        return Err(format!(
+            "final_verify = {:?}: \"scan\" or \"none\"",
+            s.final_verify
+        ));
     }
     let threads_ok = |t: usize| (1..=crate::driver::THREADS_MAX).contains(&t);
     if !threads_ok(s.threads) {

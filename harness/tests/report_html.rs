@@ -8,8 +8,9 @@ fn html_has_a_chart_per_operation_and_timeline() -> anyhow::Result<()> {
     let (report, _) = report::demo_report(42)?;
     let html = report::render_html(&report);
     let svgs = html.matches("<svg").count();
-    // 3 ops spectra + throughput + latency over time + engine bars + crash cycles.
-    assert_eq!(svgs, 7, "charts in page");
+    // 3 ops spectra + throughput + latency over time + engine bars + crash cycles + memory
+    // and files over time (the demo's timeline has no load phase: no load-rate chart).
+    assert_eq!(svgs, 9, "charts in page");
     assert_eq!(html.matches("</svg>").count(), svgs);
     for section in [
         "Checks",
@@ -20,6 +21,7 @@ fn html_has_a_chart_per_operation_and_timeline() -> anyhow::Result<()> {
         "fsync probe",
         "Crash cycles",
         "Fault schedule",
+        "Load and resources",
     ] {
         assert!(
             html.contains(&format!("<h2>{section}</h2>")),

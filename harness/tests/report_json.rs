@@ -45,6 +45,8 @@ fn json_has_documented_top_level_fields() -> anyhow::Result<()> {
         "errors",
         "checks",
         "engines",
+        "resources",
+        "loads",
         "ratios",
         "fsync_probe",
         "crash_cycles",

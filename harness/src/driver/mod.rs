@@ -18,6 +18,7 @@
 mod history;
 mod keyorder;
 mod probe;
+mod readback;
 mod recorder;
 mod worker;
 
@@ -35,6 +36,7 @@ use crate::workload::{LoadStream, Op, OpKind};
 pub use history::{Begun, VersionBook, BOOK_KEYS_MAX, RING_LEN, VERSION_THREAD_SHIFT};
 pub use keyorder::{KeyOrder, ScanCursor, KEY_ORDER_KEYS_MAX};
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
+pub use readback::{read_back, ReadBack};
 pub use recorder::{new_histogram, Interval, Recorder, Tick, ERROR_KINDS};
 pub use worker::{DataCtx, VerifyLog, Worker, VERIFY_DETAILS_MAX};
 

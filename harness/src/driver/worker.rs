@@ -393,7 +393,7 @@ fn check_scanned(
 
 /// The key index a harness value carries in its header (bytes 8..16, little-endian; see
 /// `gen::value`'s layout). None for values shorter than a header.
-fn header_index(v: &[u8]) -> Option<u64> {
+pub(super) fn header_index(v: &[u8]) -> Option<u64> {
     if v.len() < VALUE_HEADER_BYTES {
         return None;
     }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Serialize, Serializer};
 
 use super::{
-    Check, CrashCycles, EngineReport, FaultEvent, FsyncProbe, PhaseReport, Ratio, Report,
-    TimelinePoint, Verdict,
+    Check, CrashCycles, EngineReport, FaultEvent, FsyncProbe, LoadSummary, PhaseReport, Ratio,
+    Report, ResourcePoint, TimelinePoint, Verdict,
 };
 
 /// The serialized shape of a [`Report`]: its fields by reference plus the derived verdict.
@@ -30,6 +30,10 @@ struct ReportJson<'a> {
     checks: &'a [Check],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     engines: &'a [EngineReport],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    resources: &'a [ResourcePoint],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    loads: &'a [LoadSummary],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     ratios: &'a [Ratio],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -57,6 +61,8 @@ impl Serialize for Report {
             errors: &self.errors,
             checks: &self.checks,
             engines: &self.engines,
+            resources: &self.resources,
+            loads: &self.loads,
             ratios: &self.ratios,
             fsync_probe: &self.fsync_probe,
             crash_cycles: &self.crash_cycles,

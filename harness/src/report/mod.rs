@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+mod cost;
 mod hgrm;
 pub(crate) mod html;
 mod json;
@@ -153,6 +154,45 @@ pub struct TimelinePoint {
     /// Operations that failed in the interval.
     #[serde(default)]
     pub errors: u64,
+}
+
+/// One sample of resource use during a run (see `resources`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePoint {
+    /// Engine running when the sample was taken.
+    pub engine: String,
+    /// Seconds since the start of the run.
+    pub t_s: f64,
+    /// Resident set size of the harness process (the engine is in it).
+    pub rss_bytes: u64,
+    /// Bytes the engine's files occupy on disk.
+    pub disk_bytes: u64,
+    /// Bytes the process passed to `write` calls so far (`/proc/self/io` wchar).
+    pub wchar_bytes: u64,
+    /// Bytes the process caused to reach the block layer so far (`write_bytes`).
+    pub block_write_bytes: u64,
+}
+
+/// What one engine's load phase cost (its first round).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub engine: String,
+    /// Records loaded.
+    pub keys: u64,
+    /// Key and value bytes of those records.
+    pub user_bytes: u64,
+    pub duration_s: f64,
+    pub keys_per_s: f64,
+    /// Bytes passed to `write` calls during the load.
+    pub wchar_bytes: u64,
+    /// Bytes that reached the block layer during the load (0 on tmpfs or when unknown).
+    pub block_write_bytes: u64,
+    /// `wchar_bytes / user_bytes`: bytes written per byte of user data.
+    pub write_amplification: f64,
+    /// Largest resident set seen while this engine ran.
+    pub rss_bytes_max: u64,
+    /// The engine's files at the end of its run.
+    pub disk_bytes_end: u64,
 }
 
 /// The result of one checker (oracle, invariant, recovery verification, ...).
@@ -327,6 +367,12 @@ pub struct Report {
     /// Multi-engine runs: each engine's results.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engines: Vec<EngineReport>,
+    /// Resource use over the run, about once a second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourcePoint>,
+    /// What each engine's load cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loads: Vec<LoadSummary>,
     /// Multi-engine runs: our engine against each peer, per phase.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ratios: Vec<Ratio>,

@@ -109,6 +109,28 @@ pub fn demo_report(seed: u64) -> anyhow::Result<(Report, BTreeMap<String, Histog
         .unwrap_or_default();
     report.engines = engines;
     report.timeline = demo_timeline(&mut rng);
+    report.resources = (0..12u32)
+        .map(|t| super::ResourcePoint {
+            engine: "engine-full".into(),
+            t_s: f64::from(t),
+            rss_bytes: u64::from(200 + 10 * t) << 20,
+            disk_bytes: u64::from(30 * t) << 20,
+            wchar_bytes: u64::from(45 * t) << 20,
+            block_write_bytes: u64::from(40 * t) << 20,
+        })
+        .collect();
+    report.loads = vec![super::LoadSummary {
+        engine: "engine-full".into(),
+        keys: 100_000,
+        user_bytes: 10_800_000,
+        duration_s: 0.5,
+        keys_per_s: 200_000.0,
+        wchar_bytes: 32_400_000,
+        block_write_bytes: 30_000_000,
+        write_amplification: 3.0,
+        rss_bytes_max: 310 << 20,
+        disk_bytes_end: 330 << 20,
+    }];
     report.fsync_probe = (0..3)
         .map(|round| FsyncProbe {
             round,
