@@ -182,10 +182,31 @@ batch = 1
 ops = 4000
 "#;
 
+/// Reads and updates only, then every key read back: the read-back is the only scan.
+const READ_BACK_SCENARIO: &str = r#"
+description = "read-back test"
+engine = "model"
+threads = 2
+verify_reads = true
+final_verify = "scan"
+[workload]
+record_count = 3000
+mix = { read = 0.5, update = 0.5 }
+distribution = { name = "uniform" }
+[load]
+batch = 100
+[run]
+ops = 2000
+"#;
+
 fn run_with(lie: Lie, every: u64) -> anyhow::Result<harness::report::Report> {
+    run_scenario(SCENARIO, lie, every)
+}
+
+fn run_scenario(text: &str, lie: Lie, every: u64) -> anyhow::Result<harness::report::Report> {
     let tmp = tempfile::tempdir()?;
     let file = tmp.path().join("verify.toml");
-    std::fs::write(&file, SCENARIO)?;
+    std::fs::write(&file, text)?;
     let scenario = harness::scenario::load(&file, &[])?;
     let request = RunRequest {
         scenario_name: "verify".into(),
@@ -370,6 +391,58 @@ fn open_loop_latency_includes_queueing_behind_a_slow_engine() -> anyhow::Result<
     assert!(
         report.service_latency.is_some(),
         "open loop reports service time"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_final_read_back_passes_and_fails_alone_on_a_skipped_key() -> anyhow::Result<()> {
+    let honest = run_scenario(READ_BACK_SCENARIO, Lie::Honest, 1)?;
+    let c = check(&honest, "final_verification")?;
+    assert!(
+        c.passed && c.detail.contains("3000 of 3000"),
+        "{}",
+        c.detail
+    );
+    // The read-back scans in two slices; the first scan of each session skips a row.
+    let report = run_scenario(READ_BACK_SCENARIO, Lie::SkipInScan, 1)?;
+    let c = check(&report, "final_verification")?;
+    assert!(c.detail.contains("missing"), "{}", c.detail);
+    assert_eq!(
+        failed(&report),
+        ["final_verification"],
+        "{:?}",
+        report.checks
+    );
+    assert_eq!(exit_code(&report), 1);
+    Ok(())
+}
+
+#[test]
+fn the_full_scan_read_back_catches_a_skipped_key_under_unordered_keys() -> anyhow::Result<()> {
+    let text = READ_BACK_SCENARIO.replace(
+        "record_count = 3000",
+        "record_count = 3000\nkey_encoding = { name = \"uuid_v4\" }",
+    );
+    let honest = run_scenario(&text, Lie::Honest, 1)?;
+    let c = check(&honest, "final_verification")?;
+    assert!(
+        c.passed && c.detail.contains("one full scan"),
+        "{}",
+        c.detail
+    );
+    let report = run_scenario(&text, Lie::SkipInScan, 1)?;
+    let c = check(&report, "final_verification")?;
+    assert!(
+        c.detail.contains("1 of 3000 acknowledged keys missing"),
+        "{}",
+        c.detail
+    );
+    assert_eq!(
+        failed(&report),
+        ["final_verification"],
+        "{:?}",
+        report.checks
     );
     Ok(())
 }
