@@ -46,11 +46,18 @@ pub enum SeededBug {
     /// when its own frames came after what the sync covered. Breaks group commit: a commit
     /// is acknowledged that the fsync did not cover.
     GroupCommitEarlyAck,
+    /// Taking a page from a free-list trunk leaves the trunk's count as it was, so the same
+    /// page is handed out again by the next allocation. Breaks the free list: two live pages
+    /// share one place in the file.
+    FreeListEntryReused,
+    /// A read transaction looks up every page at the newest commit instead of its own
+    /// snapshot. Breaks snapshot isolation: a multi-key read sees a commit made while it ran.
+    SnapshotReadsLatest,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 13] = [
+    pub const ALL: [SeededBug; 15] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -64,6 +71,8 @@ impl SeededBug {
         SeededBug::LoseLastKeyOfMerge,
         SeededBug::ReadErrorAsAbsent,
         SeededBug::GroupCommitEarlyAck,
+        SeededBug::FreeListEntryReused,
+        SeededBug::SnapshotReadsLatest,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -83,6 +92,8 @@ impl SeededBug {
             SeededBug::ReadErrorAsAbsent => "read-error-as-absent",
             SeededBug::NormalFlusherNeverSyncs => "normal-flusher-never-syncs",
             SeededBug::GroupCommitEarlyAck => "group-commit-early-ack",
+            SeededBug::FreeListEntryReused => "free-list-entry-reused",
+            SeededBug::SnapshotReadsLatest => "snapshot-reads-latest",
         }
     }
 

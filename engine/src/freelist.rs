@@ -78,7 +78,11 @@ pub(crate) fn allocate(tx: &mut impl PageWrite, meta: &mut Meta) -> Result<PageN
                 format!("free list entry {p} out of range"),
             ));
         }
-        put_u32(body, 8, (count - 1) as u32);
+        let reused = tx.seeded_bug(crate::SeededBug::FreeListEntryReused);
+        let body = tx.page_mut(head)?;
+        if !reused {
+            put_u32(body, 8, (count - 1) as u32);
+        }
         meta.free_count = meta.free_count.saturating_sub(1);
         return Ok(p);
     }

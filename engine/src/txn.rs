@@ -123,6 +123,17 @@ impl ReadTxn {
     }
 }
 
+impl ReadTxn {
+    /// The snapshot pages are looked up at (the newest commit under a seeded bug).
+    fn page_snap(&self) -> u64 {
+        if self.shared.bug(crate::SeededBug::SnapshotReadsLatest) {
+            u64::MAX
+        } else {
+            self.snap
+        }
+    }
+}
+
 impl Drop for ReadTxn {
     fn drop(&mut self) {
         self.shared.readers.lock().remove(self.snap);
@@ -134,13 +145,13 @@ impl PageRead for ReadTxn {
         self.shared.page_size - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
-        self.shared.read_page(no, self.snap)
+        self.shared.read_page(no, self.page_snap())
     }
     fn with_page<R>(&self, no: PageNo, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
-        self.shared.with_page(no, self.snap, f)
+        self.shared.with_page(no, self.page_snap(), f)
     }
     fn prefetch(&self, no: PageNo) {
-        self.shared.prefetch_page(no, self.snap);
+        self.shared.prefetch_page(no, self.page_snap());
     }
 }
 

@@ -122,6 +122,20 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["concurrent_writers", "durability", "no_hole_prefix"],
         },
+        Case {
+            bug: SeededBug::FreeListEntryReused,
+            faults: "checkpoint_every = 7\ndelete_per_mille = 300\nvalue_bytes_max = 49152\n[power_loss]\ncycles = 6\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 40,
+            failing: &["integrity_after_recovery", "checksum_detection", "durability"],
+        },
+        Case {
+            bug: SeededBug::SnapshotReadsLatest,
+            faults: "accounts = 64\nwriters = 4\n[power_loss]\ncycles = 8\npresets = [\"drop_all\"]\n",
+            keys_n: 500,
+            commits: 60,
+            failing: &["atomicity"],
+        },
     ]
 }
 
@@ -245,6 +259,16 @@ fn read_error_as_absent_fails_reads_under_read_faults() -> Result<()> {
 #[test]
 fn group_commit_early_ack_fails_concurrent_writers_under_power_loss() -> Result<()> {
     prove(&cases()[12])
+}
+
+#[test]
+fn free_list_entry_reused_fails_integrity_under_deletes() -> Result<()> {
+    prove(&cases()[13])
+}
+
+#[test]
+fn snapshot_reads_latest_fails_atomicity_of_a_live_bank_read() -> Result<()> {
+    prove(&cases()[14])
 }
 
 #[test]

@@ -26,6 +26,23 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "free-list-entry-reused",
+        scenario: "faults/power-loss-churn",
+        check: "integrity_after_recovery",
+        also: &[
+            "checksum_detection",
+            "verified_scans",
+            "verified_reads",
+            "durability",
+        ],
+    },
+    Case {
+        bug: "snapshot-reads-latest",
+        scenario: "faults/power-loss-concurrent",
+        check: "atomicity",
+        also: &[],
+    },
+    Case {
         bug: "group-commit-early-ack",
         scenario: "faults/power-loss-concurrent",
         check: "concurrent_writers",
@@ -268,6 +285,16 @@ fn read_errors_catch_an_io_error_read_as_a_missing_key() -> Result<()> {
 #[test]
 fn power_loss_concurrent_catches_a_group_commit_ack_the_fsync_did_not_cover() -> Result<()> {
     prove(case("group-commit-early-ack")?)
+}
+
+#[test]
+fn power_loss_churn_catches_a_free_list_entry_handed_out_twice() -> Result<()> {
+    prove(case("free-list-entry-reused")?)
+}
+
+#[test]
+fn power_loss_concurrent_catches_a_read_that_leaves_its_snapshot() -> Result<()> {
+    prove(case("snapshot-reads-latest")?)
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! commit to keys of their own in the `crowd` table as fast as the engine lets them, so the
 //! rig's commits and theirs meet in group commits, and a power loss lands while commits are
 //! in flight, acknowledged but not yet synced, or inside a checkpoint one of them started.
+//! When the rig keeps a bank, each of their commits also moves money between two accounts:
+//! the rig's live bank checks, each one read transaction, then run while transfers commit
+//! beside them, so a read that strays from its snapshot sees a total that is off.
 //!
 //! Each writer's key holds its latest version. The power loss is judged like any other: a
 //! version acknowledged before the crash must be recovered (or a newer one that was begun),
@@ -18,7 +21,12 @@ use std::thread::JoinHandle;
 
 use engine::Database;
 
+use super::rig::{bank_balance, bank_value, kv_key, BANK, TRANSFER_MAX};
+use crate::faults::rng::{hash, SplitMix64};
 use crate::gen::{generate_value, verify_value};
+
+/// Salt of the writers' random streams (transfers).
+const SALT_CROWD: u64 = 0xC4A0_5003;
 
 /// Most concurrent writers: enough to fill group commits on any machine the harness meets,
 /// few enough that the rig's own thread still gets its turns at the writer lock.
@@ -65,7 +73,7 @@ impl Crowd {
     /// Starts `first_versions.len()` writers on `db`; writer `w` writes versions from
     /// `first_versions[w]` up.
     #[must_use]
-    pub fn start(db: &Arc<Database>, seed: u64, first_versions: &[u64]) -> Crowd {
+    pub fn start(db: &Arc<Database>, seed: u64, accounts: u64, first_versions: &[u64]) -> Crowd {
         let stop = Arc::new(AtomicBool::new(false));
         let progress: Arc<[Progress]> = first_versions
             .iter()
@@ -77,7 +85,8 @@ impl Crowd {
         let handles = (0..first_versions.len())
             .map(|w| {
                 let (db, stop, progress) = (Arc::clone(db), stop.clone(), progress.clone());
-                std::thread::spawn(move || write_loop(&db, w, seed, &stop, &progress[w]))
+                let me = Writer { w, seed, accounts };
+                std::thread::spawn(move || write_loop(&db, me, &stop, &progress[w]))
             })
             .collect();
         Crowd {
@@ -134,9 +143,38 @@ impl CrowdCut {
     }
 }
 
+/// Who a writer thread is.
+#[derive(Debug, Clone, Copy)]
+struct Writer {
+    w: usize,
+    seed: u64,
+    /// Bank accounts of the rig (0 or 1: no transfers).
+    accounts: u64,
+}
+
+/// Moves a seeded amount between two accounts inside `tx`, when the payer can pay.
+fn transfer(tx: &mut engine::WriteTxn, accounts: u64, rng: &mut SplitMix64) -> engine::Result<()> {
+    let bank = tx.table(BANK)?;
+    let from = rng.below(accounts);
+    let to = (from + 1 + rng.below(accounts - 1)) % accounts;
+    let amount = (1 + rng.below(TRANSFER_MAX)) as i64;
+    let balance = |tx: &engine::WriteTxn, a: u64| -> engine::Result<Option<i64>> {
+        Ok(tx.get(&bank, &kv_key(a))?.and_then(|b| bank_balance(a, &b)))
+    };
+    if let (Some(bf), Some(bt)) = (balance(tx, from)?, balance(tx, to)?) {
+        if bf >= amount {
+            tx.put(&bank, &kv_key(from), &bank_value(from, bf - amount))?;
+            tx.put(&bank, &kv_key(to), &bank_value(to, bt + amount))?;
+        }
+    }
+    Ok(())
+}
+
 /// Commits version after version of the writer's key until told to stop or a commit fails
 /// (the power went, or the fault layer failed it: the rig judges that elsewhere).
-fn write_loop(db: &Database, w: usize, seed: u64, stop: &AtomicBool, progress: &Progress) {
+fn write_loop(db: &Database, me: Writer, stop: &AtomicBool, progress: &Progress) {
+    let Writer { w, seed, accounts } = me;
+    let mut rng = SplitMix64::new(hash(seed, SALT_CROWD, w as u64));
     let mut value = Vec::with_capacity(CROWD_VALUE_BYTES);
     while !stop.load(Ordering::SeqCst) {
         let version = progress.begun.load(Ordering::SeqCst) + 1;
@@ -152,6 +190,9 @@ fn write_loop(db: &Database, w: usize, seed: u64, stop: &AtomicBool, progress: &
             let mut tx = db.begin_write()?;
             let table = tx.table(CROWD)?;
             tx.put(&table, &crowd_key(w), &value)?;
+            if accounts > 1 {
+                transfer(&mut tx, accounts, &mut rng)?;
+            }
             tx.commit()
         })();
         if committed.is_err() {

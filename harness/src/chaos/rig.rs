@@ -36,7 +36,7 @@ const MARK_INDEX_BASE: u64 = 1 << 40;
 const BANK_VALUE_BYTES: usize = 1024;
 const BANK_BALANCE_INITIAL: i64 = 1_000;
 /// Largest single transfer.
-const TRANSFER_MAX: u64 = 100;
+pub(super) const TRANSFER_MAX: u64 = 100;
 /// A live read of all accounts every this many commits.
 const BANK_CHECK_EVERY: u64 = 16;
 /// Keys of the rig: enough for a B+tree of a few levels at the rig's scale, small enough to
@@ -59,7 +59,7 @@ const SALT_STORAGE: u64 = 0xC4A0_5002;
 
 const KV: &str = "kv";
 const MARKS: &str = "marks";
-const BANK: &str = "bank";
+pub(super) const BANK: &str = "bank";
 
 /// Shape of the rig's workload.
 #[derive(Debug, Clone)]
@@ -281,13 +281,13 @@ fn key_index(key: &[u8]) -> Option<u64> {
     (key.len() == 9 && key[0] == b'k').then(|| u64::from_be_bytes(bytes))
 }
 
-fn kv_key(i: u64) -> [u8; 9] {
+pub(super) fn kv_key(i: u64) -> [u8; 9] {
     let mut k = [b'k'; 9];
     k[1..].copy_from_slice(&i.to_be_bytes());
     k
 }
 
-fn bank_value(account: u64, balance: i64) -> Vec<u8> {
+pub(super) fn bank_value(account: u64, balance: i64) -> Vec<u8> {
     let mut v = vec![0u8; BANK_VALUE_BYTES];
     v[..8].copy_from_slice(&balance.to_le_bytes());
     let sum = hash_bytes(&[account.to_le_bytes(), balance.to_le_bytes()].concat());
@@ -295,7 +295,7 @@ fn bank_value(account: u64, balance: i64) -> Vec<u8> {
     v
 }
 
-fn bank_balance(account: u64, bytes: &[u8]) -> Option<i64> {
+pub(super) fn bank_balance(account: u64, bytes: &[u8]) -> Option<i64> {
     let balance = i64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
     let sum = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
     let ok =
@@ -399,7 +399,8 @@ impl Rig {
 
     fn start_crowd(&mut self, first_versions: &[u64]) {
         if let (Some(db), false) = (&self.db, first_versions.is_empty()) {
-            self.crowd = Some(Crowd::start(db, self.cfg.seed, first_versions));
+            let (seed, accounts) = (self.cfg.seed, self.cfg.accounts_n);
+            self.crowd = Some(Crowd::start(db, seed, accounts, first_versions));
         }
     }
 
