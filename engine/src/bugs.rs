@@ -53,11 +53,14 @@ pub enum SeededBug {
     /// A read transaction looks up every page at the newest commit instead of its own
     /// snapshot. Breaks snapshot isolation: a multi-key read sees a commit made while it ran.
     SnapshotReadsLatest,
+    /// A failed WAL fsync fails its commit but leaves the database usable, so later commits
+    /// build on writes the kernel may have dropped. Breaks error handling (fsyncgate).
+    FsyncErrorNotPoisoned,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 15] = [
+    pub const ALL: [SeededBug; 16] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -73,6 +76,7 @@ impl SeededBug {
         SeededBug::GroupCommitEarlyAck,
         SeededBug::FreeListEntryReused,
         SeededBug::SnapshotReadsLatest,
+        SeededBug::FsyncErrorNotPoisoned,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -94,6 +98,7 @@ impl SeededBug {
             SeededBug::GroupCommitEarlyAck => "group-commit-early-ack",
             SeededBug::FreeListEntryReused => "free-list-entry-reused",
             SeededBug::SnapshotReadsLatest => "snapshot-reads-latest",
+            SeededBug::FsyncErrorNotPoisoned => "fsync-error-not-poisoned",
         }
     }
 

@@ -868,7 +868,9 @@ impl Shared {
             s = self.sync.lock();
             s.syncing = false;
             if let Err(e) = result {
-                self.poisoned.store(true, Ordering::Release);
+                if !self.bug(crate::SeededBug::FsyncErrorNotPoisoned) {
+                    self.poisoned.store(true, Ordering::Release);
+                }
                 self.sync_cv.notify_all();
                 return Err(Error::io("wal sync", e));
             }

@@ -136,6 +136,13 @@ fn cases() -> Vec<Case> {
             commits: 60,
             failing: &["atomicity"],
         },
+        Case {
+            bug: SeededBug::FsyncErrorNotPoisoned,
+            faults: "[eio]\nkinds = [\"sync_once\", \"sync_persistent\"]\n",
+            keys_n: 500,
+            commits: 40,
+            failing: &["fsync_error_poisons"],
+        },
     ]
 }
 
@@ -269,6 +276,11 @@ fn free_list_entry_reused_fails_integrity_under_deletes() -> Result<()> {
 #[test]
 fn snapshot_reads_latest_fails_atomicity_of_a_live_bank_read() -> Result<()> {
     prove(&cases()[14])
+}
+
+#[test]
+fn fsync_error_not_poisoned_fails_fsync_error_poisons() -> Result<()> {
+    prove(&cases()[15])
 }
 
 #[test]

@@ -26,6 +26,12 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "fsync-error-not-poisoned",
+        scenario: "faults/eio-fsync",
+        check: "fsync_error_poisons",
+        also: &[],
+    },
+    Case {
         bug: "free-list-entry-reused",
         scenario: "faults/power-loss-churn",
         check: "integrity_after_recovery",
@@ -295,6 +301,11 @@ fn power_loss_churn_catches_a_free_list_entry_handed_out_twice() -> Result<()> {
 #[test]
 fn power_loss_concurrent_catches_a_read_that_leaves_its_snapshot() -> Result<()> {
     prove(case("snapshot-reads-latest")?)
+}
+
+#[test]
+fn eio_fsync_catches_a_failed_fsync_that_does_not_poison() -> Result<()> {
+    prove(case("fsync-error-not-poisoned")?)
 }
 
 #[test]
