@@ -56,11 +56,14 @@ pub enum SeededBug {
     /// A failed WAL fsync fails its commit but leaves the database usable, so later commits
     /// build on writes the kernel may have dropped. Breaks error handling (fsyncgate).
     FsyncErrorNotPoisoned,
+    /// A forward range scan that crosses into the next leaf skips that leaf's first key.
+    /// Breaks scans: point reads still find the key.
+    ScanSkipsLeafStart,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 16] = [
+    pub const ALL: [SeededBug; 17] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -77,6 +80,7 @@ impl SeededBug {
         SeededBug::FreeListEntryReused,
         SeededBug::SnapshotReadsLatest,
         SeededBug::FsyncErrorNotPoisoned,
+        SeededBug::ScanSkipsLeafStart,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -99,6 +103,7 @@ impl SeededBug {
             SeededBug::FreeListEntryReused => "free-list-entry-reused",
             SeededBug::SnapshotReadsLatest => "snapshot-reads-latest",
             SeededBug::FsyncErrorNotPoisoned => "fsync-error-not-poisoned",
+            SeededBug::ScanSkipsLeafStart => "scan-skips-leaf-start",
         }
     }
 

@@ -191,6 +191,11 @@ impl Deref for PageRef {
 /// Read access to pages as one transaction sees them.
 pub(crate) trait PageRead {
     /// Bytes in a page body: page size less [`PAGE_HEADER_LEN`].
+    /// True when the seeded bug `bug` is configured (see [`crate::SeededBug`]).
+    fn seeded_bug(&self, bug: crate::SeededBug) -> bool {
+        let _ = bug;
+        false
+    }
     fn body_len(&self) -> usize;
     /// The body of page `no` as this transaction sees it.
     ///
@@ -235,9 +240,4 @@ pub(crate) trait PageWrite: PageRead {
     /// # Errors
     /// I/O errors or corruption of the free list.
     fn free(&mut self, no: PageNo) -> Result<()>;
-    /// True when the seeded bug `bug` is configured (see [`crate::SeededBug`]).
-    fn seeded_bug(&self, bug: crate::SeededBug) -> bool {
-        let _ = bug;
-        false
-    }
 }

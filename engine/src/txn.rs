@@ -141,6 +141,9 @@ impl Drop for ReadTxn {
 }
 
 impl PageRead for ReadTxn {
+    fn seeded_bug(&self, bug: crate::SeededBug) -> bool {
+        self.shared.bug(bug)
+    }
     fn body_len(&self) -> usize {
         self.shared.page_size - PAGE_HEADER_LEN
     }

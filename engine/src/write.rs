@@ -268,6 +268,9 @@ impl Drop for WriteTxn {
 }
 
 impl PageRead for WriteTxn {
+    fn seeded_bug(&self, bug: SeededBug) -> bool {
+        self.shared.bug(bug)
+    }
     fn body_len(&self) -> usize {
         self.shared.page_size - PAGE_HEADER_LEN
     }
@@ -333,10 +336,6 @@ impl PageWrite for WriteTxn {
         freelist::free(self, &mut meta, no)?;
         self.meta = meta;
         Ok(())
-    }
-
-    fn seeded_bug(&self, bug: SeededBug) -> bool {
-        self.shared.bug(bug)
     }
 }
 

@@ -143,6 +143,13 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["fsync_error_poisons"],
         },
+        Case {
+            bug: SeededBug::ScanSkipsLeafStart,
+            faults: "scan_per_mille = 300\n[power_loss]\ncycles = 4\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 60,
+            failing: &["verified_scans"],
+        },
     ]
 }
 
@@ -281,6 +288,11 @@ fn snapshot_reads_latest_fails_atomicity_of_a_live_bank_read() -> Result<()> {
 #[test]
 fn fsync_error_not_poisoned_fails_fsync_error_poisons() -> Result<()> {
     prove(&cases()[15])
+}
+
+#[test]
+fn scan_skips_leaf_start_fails_verified_scans() -> Result<()> {
+    prove(&cases()[16])
 }
 
 #[test]

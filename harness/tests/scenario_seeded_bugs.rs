@@ -26,6 +26,12 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "scan-skips-leaf-start",
+        scenario: "faults/power-loss-churn",
+        check: "verified_scans",
+        also: &[],
+    },
+    Case {
         bug: "fsync-error-not-poisoned",
         scenario: "faults/eio-fsync",
         check: "fsync_error_poisons",
@@ -306,6 +312,11 @@ fn power_loss_concurrent_catches_a_read_that_leaves_its_snapshot() -> Result<()>
 #[test]
 fn eio_fsync_catches_a_failed_fsync_that_does_not_poison() -> Result<()> {
     prove(case("fsync-error-not-poisoned")?)
+}
+
+#[test]
+fn power_loss_churn_catches_a_scan_that_skips_a_leaf_start() -> Result<()> {
+    prove(case("scan-skips-leaf-start")?)
 }
 
 #[test]

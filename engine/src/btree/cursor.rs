@@ -354,6 +354,11 @@ impl Cursor {
             if let Some((i, child)) = next {
                 frame.idx = i;
                 self.descend(tx, child, false)?;
+                if !reverse && tx.seeded_bug(crate::SeededBug::ScanSkipsLeafStart) {
+                    if let Some(leaf) = self.stack.last_mut() {
+                        leaf.idx += 1;
+                    }
+                }
                 return Ok(true);
             }
             self.stack.pop();
