@@ -51,11 +51,12 @@ pub fn process_io() -> ProcessIo {
     }
 }
 
-/// Bytes allocated on disk by the files under `dir` (one level of subdirectories deep).
+/// Bytes allocated on disk by the files under `dir` (two levels of subdirectories deep),
+/// and the length of those named `*-wal`.
 #[must_use]
-pub fn disk_bytes(dir: &Path) -> u64 {
+pub fn disk_bytes(dir: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt as _;
-    let mut total = 0;
+    let (mut total, mut wal) = (0, 0);
     let mut stack = vec![(dir.to_path_buf(), 0u32)];
     let mut seen = 0;
     while let Some((d, depth)) = stack.pop() {
@@ -69,10 +70,13 @@ pub fn disk_bytes(dir: &Path) -> u64 {
                 stack.push((entry.path(), depth + 1));
             } else if meta.is_file() {
                 total += meta.blocks() * 512;
+                if entry.file_name().to_string_lossy().ends_with("-wal") {
+                    wal += meta.len();
+                }
             }
         }
     }
-    total
+    (total, wal)
 }
 
 /// A sampler running until [`Sampler::finish`].
@@ -115,11 +119,13 @@ impl Drop for Sampler {
 
 fn sample(engine: &str, dir: &Path, run_start: Instant) -> ResourcePoint {
     let io = process_io();
+    let (disk_bytes, wal_bytes) = disk_bytes(dir);
     ResourcePoint {
         engine: engine.to_string(),
         t_s: run_start.elapsed().as_secs_f64(),
         rss_bytes: io.rss_bytes,
-        disk_bytes: disk_bytes(dir),
+        disk_bytes,
+        wal_bytes,
         wchar_bytes: io.wchar_bytes,
         block_write_bytes: io.block_write_bytes,
     }

@@ -9,8 +9,8 @@ fn html_has_a_chart_per_operation_and_timeline() -> anyhow::Result<()> {
     let html = report::render_html(&report);
     let svgs = html.matches("<svg").count();
     // 3 ops spectra + throughput + latency over time + engine bars + crash cycles + memory
-    // and files over time (the demo's timeline has no load phase: no load-rate chart).
-    assert_eq!(svgs, 9, "charts in page");
+    // files and WAL over time (the demo's timeline has no load phase: no load-rate chart).
+    assert_eq!(svgs, 10, "charts in page");
     assert_eq!(html.matches("</svg>").count(), svgs);
     for section in [
         "Checks",

@@ -152,6 +152,7 @@ pub(crate) fn cost_section(out: &mut String, report: &Report) {
     load_rate_chart(out, report);
     resource_chart(out, report, "Resident memory (MiB)", |p| p.rss_bytes);
     resource_chart(out, report, "Engine files on disk (MiB)", |p| p.disk_bytes);
+    resource_chart(out, report, "Write-ahead log files (MiB)", |p| p.wal_bytes);
     out.push_str("</section>");
 }
 

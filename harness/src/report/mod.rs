@@ -167,6 +167,9 @@ pub struct ResourcePoint {
     pub rss_bytes: u64,
     /// Bytes the engine's files occupy on disk.
     pub disk_bytes: u64,
+    /// Length of the engine's write-ahead log files (`*-wal`), preallocated space included.
+    #[serde(default)]
+    pub wal_bytes: u64,
     /// Bytes the process passed to `write` calls so far (`/proc/self/io` wchar).
     pub wchar_bytes: u64,
     /// Bytes the process caused to reach the block layer so far (`write_bytes`).

@@ -115,6 +115,7 @@ pub fn demo_report(seed: u64) -> anyhow::Result<(Report, BTreeMap<String, Histog
             t_s: f64::from(t),
             rss_bytes: u64::from(200 + 10 * t) << 20,
             disk_bytes: u64::from(30 * t) << 20,
+            wal_bytes: u64::from(t % 4) << 20,
             wchar_bytes: u64::from(45 * t) << 20,
             block_write_bytes: u64::from(40 * t) << 20,
         })
