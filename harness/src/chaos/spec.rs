@@ -314,6 +314,13 @@ impl FaultsSection {
                 "faults.normal_commits > 0 and faults.normal_millis in 1..={NORMAL_MILLIS_MAX}"
             ));
         }
+        if self.writers > 0 && self.durability != "full" {
+            return Err(format!(
+                "faults.writers = {}: needs durability = \"full\" (the writers' acknowledged \
+                 commits are judged as durable)",
+                self.writers
+            ));
+        }
         if self.writers > super::crowd::WRITERS_MAX {
             return Err(format!(
                 "faults.writers = {}: at most {}",

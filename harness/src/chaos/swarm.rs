@@ -4,8 +4,9 @@
 //! scenario written for it. The draw derives from the run's seed (so `--seed` replays it)
 //! and is printed with the run and kept in its report notes.
 //!
-//! In-process sections only. The rig keeps the background checkpointer off so a seed replays
-//! its I/O exactly; the kill -9 loops run it.
+//! In-process sections only. One draw in four (in Full mode) adds concurrent writers, which
+//! turn the background checkpointer on: those seeds replay their configuration and the
+//! rig's stream, not the threads' interleaving.
 
 use super::FaultsSection;
 use crate::faults::rng::{hash, SplitMix64};
@@ -46,10 +47,13 @@ pub fn draw(spec: &FaultsSection, seed: u64) -> (FaultsSection, String) {
     s.rollback_per_mille = [0, 50, 150][rng.below(3) as usize];
     s.scan_per_mille = [0, 100, 300][rng.below(3) as usize];
     s.read_per_mille = [100, 300][rng.below(2) as usize];
+    // Drawn last, so the draws above stay what they were for every seed.
+    let crowd = rng.below(4) == 0 && s.durability == "full";
+    s.writers = if crowd { 1 + rng.below(8) as usize } else { 0 };
     let line = format!(
         "swarm (seed {seed}): page_size {} cache_bytes {} wal_checkpoint_bytes {} \
          checkpoint_every {} durability {}{} value_bytes_max {} delete/rollback/scan/read \
-         per mille {}/{}/{}/{}",
+         per mille {}/{}/{}/{} writers {}",
         s.page_size.unwrap_or_default(),
         s.cache_bytes.unwrap_or_default(),
         s.wal_checkpoint_bytes,
@@ -64,7 +68,8 @@ pub fn draw(spec: &FaultsSection, seed: u64) -> (FaultsSection, String) {
         s.delete_per_mille,
         s.rollback_per_mille,
         s.scan_per_mille,
-        s.read_per_mille
+        s.read_per_mille,
+        s.writers
     );
     (s, line)
 }
