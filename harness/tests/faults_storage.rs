@@ -811,3 +811,43 @@ fn concurrent_writers_keep_live_and_keep_all_images_equal() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_partial_write_lands_a_whole_sector_prefix_then_fails() -> Result<()> {
+    let plan = FaultPlan {
+        partial_write: Some(Trigger {
+            at: Some(2),
+            ..Trigger::default()
+        }),
+        ..FaultPlan::default()
+    };
+    let mut landed_some = false;
+    for seed in 0..16 {
+        let (mem, faults) = fault_storage(plan.clone(), seed);
+        let file = faults.open("db", true)?;
+        file.write_at(&[0xAA; 4096], 0)?;
+        let data = pattern(seed, 4096);
+        ensure!(
+            file.write_at(&data, 0).is_err(),
+            "the short write reports EIO"
+        );
+        let events = faults.schedule();
+        let event = events
+            .iter()
+            .find(|e| e.kind == FaultKind::PartialWrite)
+            .context("no partial write event")?;
+        let now = mem.snapshot("db").context("no file")?;
+        // A whole-sector prefix of the new bytes, the old bytes after it.
+        let keep = (0..=4096)
+            .step_by(SECTOR_BYTES as usize)
+            .find(|&k| now[..k] == data[..k] && now[k..].iter().all(|&b| b == 0xAA))
+            .with_context(|| format!("not a sector prefix: {}", event.detail))?;
+        ensure!(keep < 4096, "the whole write landed");
+        landed_some |= keep > 0;
+        // Only the second write is short; the next lands whole.
+        file.write_at(&data, 0)?;
+        ensure!(mem.snapshot("db").context("no file")? == data);
+    }
+    ensure!(landed_some, "no seed landed a non-empty prefix");
+    Ok(())
+}

@@ -476,6 +476,8 @@ pub fn eio_plan(kind: &str) -> Option<FaultPlan> {
         "sync_persistent" => plan.eio_sync = trig(true),
         "write_once" => plan.eio_write = trig(false),
         "write_persistent" => plan.eio_write = trig(true),
+        "write_partial_once" => plan.partial_write = trig(false),
+        "write_partial_persistent" => plan.partial_write = trig(true),
         "read_once" => plan.eio_read = trig(false),
         _ => return None,
     }
@@ -483,9 +485,14 @@ pub fn eio_plan(kind: &str) -> Option<FaultPlan> {
 }
 
 fn set_trigger_at(plan: &mut FaultPlan, at: u64) {
-    for t in [&mut plan.eio_sync, &mut plan.eio_write, &mut plan.eio_read]
-        .into_iter()
-        .flatten()
+    for t in [
+        &mut plan.eio_sync,
+        &mut plan.eio_write,
+        &mut plan.partial_write,
+        &mut plan.eio_read,
+    ]
+    .into_iter()
+    .flatten()
     {
         t.at = Some(at);
     }
@@ -511,7 +518,10 @@ pub fn run_eio(ctx: &Ctx, es: &EioSpec) -> Result<ChaosOutcome> {
         let fired = rig.storage.schedule().iter().any(|e| {
             matches!(
                 e.kind,
-                FaultKind::EioSync | FaultKind::EioWrite | FaultKind::EioRead
+                FaultKind::EioSync
+                    | FaultKind::EioWrite
+                    | FaultKind::PartialWrite
+                    | FaultKind::EioRead
             )
         });
         if fired {

@@ -277,7 +277,9 @@ pub struct EpisodesSpec {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EioSpec {
-    /// Among "sync_once", "sync_persistent", "write_once", "write_persistent", "read_once".
+    /// Among "sync_once", "sync_persistent", "write_once", "write_persistent",
+    /// "write_partial_once", "write_partial_persistent" (a short write: a whole-sector
+    /// prefix lands, then EIO) and "read_once".
     pub kinds: Vec<String>,
 }
 

@@ -64,6 +64,8 @@ pub enum FaultKind {
     EioRead,
     /// A write failed with EIO.
     EioWrite,
+    /// A write landed only a prefix of its bytes (see `detail`), then failed with EIO.
+    PartialWrite,
     /// A sync or `sync_dir` failed with EIO; the file's unsynced writes will never be durable.
     EioSync,
     /// Fail-at-N: this operation failed with EIO.

@@ -33,6 +33,9 @@ pub struct FaultPlan {
     pub eio_read: Option<Trigger>,
     /// EIO on `write_at`; the failed write does not land.
     pub eio_write: Option<Trigger>,
+    /// A short write: `write_at` lands a seeded whole-sector prefix of its buffer (possibly
+    /// nothing), then fails with EIO, as a device that stopped part way does.
+    pub partial_write: Option<Trigger>,
     /// EIO on `sync` and `sync_dir`; the file's unsynced writes are then never made durable
     /// (Linux marks the failed pages clean: PostgreSQL "fsyncgate", 2018).
     pub eio_sync: Option<Trigger>,
@@ -68,6 +71,7 @@ impl Default for FaultPlan {
             enospc: None,
             eio_read: None,
             eio_write: None,
+            partial_write: None,
             eio_sync: None,
             fail_at: None,
             misdirect: None,
@@ -88,6 +92,7 @@ impl FaultPlan {
         self.enospc.is_some()
             || self.eio_read.is_some()
             || self.eio_write.is_some()
+            || self.partial_write.is_some()
             || self.eio_sync.is_some()
             || self.fail_at.is_some()
             || self.misdirect.is_some()
@@ -104,6 +109,7 @@ impl FaultPlan {
         for (name, trigger) in [
             ("eio_read", &self.eio_read),
             ("eio_write", &self.eio_write),
+            ("partial_write", &self.partial_write),
             ("eio_sync", &self.eio_sync),
             ("misdirect", &self.misdirect),
         ] {

@@ -27,6 +27,8 @@ const SALT_MISDIRECT: u64 = 4;
 const SALT_MISDIRECT_TARGET: u64 = 5;
 const SALT_FLIP: u64 = 6;
 const SALT_CRASH: u64 = 7;
+const SALT_PARTIAL: u64 = 8;
+const SALT_PARTIAL_LEN: u64 = 9;
 
 /// Counters of one [`Trigger`]: operations it has seen, and whether it has fired.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,6 +44,7 @@ struct State {
     schedule_dropped: u64,
     eio_read: TriggerState,
     eio_write: TriggerState,
+    partial_write: TriggerState,
     eio_sync: TriggerState,
     misdirect: TriggerState,
     disk_full: bool,
@@ -497,6 +500,34 @@ impl Shared {
         Ok(self.misdirect(state, op, name, offset, len))
     }
 
+    /// A short write, when the plan's `partial_write` fires: how many leading bytes land
+    /// (whole sectors, fewer than `len`).
+    fn partial(
+        &self,
+        state: &mut State,
+        op: u64,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Option<u64> {
+        let trig = self.plan.partial_write.as_ref()?;
+        if !self.armed.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut st = state.partial_write;
+        let hit = self.fires(&mut st, trig, name, op, SALT_PARTIAL);
+        state.partial_write = st;
+        if !hit {
+            return None;
+        }
+        let sectors = len.div_ceil(SECTOR_BYTES);
+        let keep = (hash(self.seed, SALT_PARTIAL_LEN, op) % sectors) * SECTOR_BYTES;
+        let mut e = event(op, FaultKind::PartialWrite, name, offset, len);
+        e.detail = format!("{keep} of {len} bytes landed");
+        state.push(e);
+        Some(keep.min(len.saturating_sub(1)))
+    }
+
     fn misdirect(&self, state: &mut State, op: u64, name: &str, offset: u64, len: u64) -> u64 {
         let Some(trig) = &self.plan.misdirect else {
             return offset;
@@ -706,19 +737,28 @@ impl StorageFile for FaultFile {
         // The lock is held across the inner write so the unsynced log has the disk's order.
         let mut state = sh.state.lock();
         let target = sh.check_write(&mut state, op, &self.name, offset, len)?;
+        let short = sh.partial(&mut state, op, &self.name, target, len);
+        let buf = match short {
+            Some(keep) => buf.get(..keep as usize).unwrap_or_default(),
+            None => buf,
+        };
+        let len = buf.len() as u64;
         let track = sh.plan.track_durability;
         if track {
             state.tracker.admit(target.saturating_add(len), len)?;
         }
         self.inner.write_at(buf, target)?;
         sh.bytes_written.fetch_add(len, Ordering::Relaxed);
-        if track {
+        if track && len > 0 {
             let pending = PendingOp::Write {
                 op_index: op,
                 offset: target,
                 data: buf.to_vec(),
             };
             state.tracker.record(&self.name, self.incarnation, pending);
+        }
+        if short.is_some() {
+            return Err(eio());
         }
         Ok(())
     }
