@@ -59,11 +59,14 @@ pub enum SeededBug {
     /// A forward range scan that crosses into the next leaf skips that leaf's first key.
     /// Breaks scans: point reads still find the key.
     ScanSkipsLeafStart,
+    /// A page given back is never put on the free list: the file only grows. Breaks page
+    /// accounting (the integrity check's leak test); no data is lost.
+    FreedPageLeaked,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 17] = [
+    pub const ALL: [SeededBug; 18] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -81,6 +84,7 @@ impl SeededBug {
         SeededBug::SnapshotReadsLatest,
         SeededBug::FsyncErrorNotPoisoned,
         SeededBug::ScanSkipsLeafStart,
+        SeededBug::FreedPageLeaked,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -104,6 +108,7 @@ impl SeededBug {
             SeededBug::SnapshotReadsLatest => "snapshot-reads-latest",
             SeededBug::FsyncErrorNotPoisoned => "fsync-error-not-poisoned",
             SeededBug::ScanSkipsLeafStart => "scan-skips-leaf-start",
+            SeededBug::FreedPageLeaked => "freed-page-leaked",
         }
     }
 

@@ -332,6 +332,9 @@ impl PageWrite for WriteTxn {
         if no <= CATALOG_ROOT || no >= self.meta.page_count {
             return Err(Error::page(no, "freeing a page out of range"));
         }
+        if self.shared.bug(SeededBug::FreedPageLeaked) {
+            return Ok(());
+        }
         let mut meta = self.meta;
         freelist::free(self, &mut meta, no)?;
         self.meta = meta;

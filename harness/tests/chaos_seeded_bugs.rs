@@ -150,6 +150,13 @@ fn cases() -> Vec<Case> {
             commits: 60,
             failing: &["verified_scans"],
         },
+        Case {
+            bug: SeededBug::FreedPageLeaked,
+            faults: "delete_per_mille = 300\nvalue_bytes_max = 49152\n[power_loss]\ncycles = 3\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 40,
+            failing: &["integrity_after_recovery"],
+        },
     ]
 }
 
@@ -293,6 +300,11 @@ fn fsync_error_not_poisoned_fails_fsync_error_poisons() -> Result<()> {
 #[test]
 fn scan_skips_leaf_start_fails_verified_scans() -> Result<()> {
     prove(&cases()[16])
+}
+
+#[test]
+fn freed_page_leaked_fails_integrity() -> Result<()> {
+    prove(&cases()[17])
 }
 
 #[test]

@@ -26,6 +26,12 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "freed-page-leaked",
+        scenario: "faults/power-loss-churn",
+        check: "integrity_after_recovery",
+        also: &[],
+    },
+    Case {
         bug: "scan-skips-leaf-start",
         scenario: "faults/power-loss-churn",
         check: "verified_scans",
@@ -317,6 +323,11 @@ fn eio_fsync_catches_a_failed_fsync_that_does_not_poison() -> Result<()> {
 #[test]
 fn power_loss_churn_catches_a_scan_that_skips_a_leaf_start() -> Result<()> {
     prove(case("scan-skips-leaf-start")?)
+}
+
+#[test]
+fn power_loss_churn_catches_a_page_leaked_by_the_free_list() -> Result<()> {
+    prove(case("freed-page-leaked")?)
 }
 
 #[test]
