@@ -62,11 +62,14 @@ pub enum SeededBug {
     /// A page given back is never put on the free list: the file only grows. Breaks page
     /// accounting (the integrity check's leak test); no data is lost.
     FreedPageLeaked,
+    /// A commit that meets a full disk poisons the database instead of failing alone, so it
+    /// stays unusable after space is freed. Breaks recovery from a full disk.
+    DiskFullPoisons,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 18] = [
+    pub const ALL: [SeededBug; 19] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -85,6 +88,7 @@ impl SeededBug {
         SeededBug::FsyncErrorNotPoisoned,
         SeededBug::ScanSkipsLeafStart,
         SeededBug::FreedPageLeaked,
+        SeededBug::DiskFullPoisons,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -109,6 +113,7 @@ impl SeededBug {
             SeededBug::FsyncErrorNotPoisoned => "fsync-error-not-poisoned",
             SeededBug::ScanSkipsLeafStart => "scan-skips-leaf-start",
             SeededBug::FreedPageLeaked => "freed-page-leaked",
+            SeededBug::DiskFullPoisons => "disk-full-poisons",
         }
     }
 

@@ -243,7 +243,12 @@ impl WriteTxn {
         }
         pages.sort_unstable_by_key(|(no, _)| *no);
         let first_frame = w.lsn - w.generation_lsn;
-        shared.append_frames(&mut w, &mut pages, txn_id, self.meta.page_count)?;
+        let appended = shared.append_frames(&mut w, &mut pages, txn_id, self.meta.page_count);
+        if matches!(appended, Err(Error::DiskFull { .. })) && shared.bug(SeededBug::DiskFullPoisons)
+        {
+            shared.poisoned.store(true, Ordering::Release);
+        }
+        appended?;
         shared.publish(&pages, txn_id, first_frame);
         w.meta = self.meta;
         w.latest_txn = txn_id;

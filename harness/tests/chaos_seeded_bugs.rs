@@ -157,6 +157,13 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["integrity_after_recovery"],
         },
+        Case {
+            bug: SeededBug::DiskFullPoisons,
+            faults: "[enospc]\nepisodes = 2\n",
+            keys_n: 500,
+            commits: 40,
+            failing: &["disk_full_recovery"],
+        },
     ]
 }
 
@@ -305,6 +312,11 @@ fn scan_skips_leaf_start_fails_verified_scans() -> Result<()> {
 #[test]
 fn freed_page_leaked_fails_integrity() -> Result<()> {
     prove(&cases()[17])
+}
+
+#[test]
+fn disk_full_poisons_fails_disk_full_recovery() -> Result<()> {
+    prove(&cases()[18])
 }
 
 #[test]

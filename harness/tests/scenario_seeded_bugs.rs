@@ -26,6 +26,12 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        bug: "disk-full-poisons",
+        scenario: "faults/enospc",
+        check: "disk_full_recovery",
+        also: &[],
+    },
+    Case {
         bug: "freed-page-leaked",
         scenario: "faults/power-loss-churn",
         check: "integrity_after_recovery",
@@ -328,6 +334,11 @@ fn power_loss_churn_catches_a_scan_that_skips_a_leaf_start() -> Result<()> {
 #[test]
 fn power_loss_churn_catches_a_page_leaked_by_the_free_list() -> Result<()> {
     prove(case("freed-page-leaked")?)
+}
+
+#[test]
+fn enospc_catches_a_full_disk_that_poisons_the_database() -> Result<()> {
+    prove(case("disk-full-poisons")?)
 }
 
 #[test]
