@@ -89,3 +89,24 @@ fn an_eio_on_reads_the_cache_absorbs_fails_eio_fault_fired() -> Result<()> {
         detail: "the fault never fired",
     })
 }
+
+#[test]
+fn a_fail_at_n_bound_below_the_workload_fails_fail_at_n_completes() -> Result<()> {
+    // Three I/Os cannot hold a whole workload: no run gets through without its fault.
+    prove(&Case {
+        faults: "[fail_at_n]\nn_max = 3\n",
+        check: "fail_at_n_completes",
+        detail: "still faulting at N = 3",
+    })
+}
+
+#[test]
+fn a_recovery_bound_of_nothing_fails_recovery_time_bound() -> Result<()> {
+    // No reopen takes zero time: the bound check must say so (the other checks still pass).
+    prove(&Case {
+        faults: "recovery_bound_base_ms = 0\nrecovery_bound_ms_per_64mib = 0\n[power_loss]\n\
+                 cycles = 3\npresets = [\"sqlite\"]\n",
+        check: "recovery_time_bound",
+        detail: "bound 0.0 ms",
+    })
+}
