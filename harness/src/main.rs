@@ -66,6 +66,10 @@ struct RunArgs {
     /// Never draw the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Append one NDJSON line describing the run (commit, scenario, engine, seed, config
+    /// hash, machine, fsync probe, verdict, rates and percentiles) to this file.
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -183,6 +187,13 @@ fn cmd_run(args: &RunArgs) -> u8 {
             print!("{}", report::ratio_table(&outcome.report));
             print!("{}", run::fsync_lines(&outcome.report.fsync_probe));
             println!("report: {}", request.out_dir.join("report.html").display());
+            if let Some(file) = &args.history {
+                if let Err(e) = report::append_history(&outcome.report, file) {
+                    eprintln!("error: appending to {}: {e}", file.display());
+                    return EXIT_FAIL;
+                }
+                println!("history: {}", file.display());
+            }
             let code = run::exit_code(&outcome.report);
             if code == EXIT_PASS {
                 code

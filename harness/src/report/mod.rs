@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 mod cost;
 mod hgrm;
+mod history;
 pub(crate) mod html;
 mod json;
 mod ratio;
@@ -30,6 +31,7 @@ mod table;
 mod time;
 
 pub use hgrm::hgrm_text;
+pub use history::{append_history, history_line};
 pub use ratio::compute_ratios;
 pub use sample::demo_report;
 pub use time::{git_rev_short, rfc3339_utc};
