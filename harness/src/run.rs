@@ -157,8 +157,34 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     if !req.keep_data {
         let _ = std::fs::remove_dir(req.out_dir.join("data"));
     }
-    let paths = report::write_all(&report, &histograms, &req.out_dir)?;
+    let mut paths = report::write_all(&report, &histograms, &req.out_dir)?;
+    paths.extend(write_interval_logs(req, &passes)?);
     Ok(RunOutcome { report, paths })
+}
+
+/// Each phase's interval log: `<phase>.hlog`, or `<engine>.r<round>.<phase>.hlog` when
+/// comparing engines.
+fn write_interval_logs(
+    req: &RunRequest,
+    passes: &BTreeMap<String, Vec<EnginePass>>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (engine, rounds) in passes {
+        for (round, pass) in rounds.iter().enumerate() {
+            for phase in pass.phases.iter().filter(|p| !p.interval_log.is_empty()) {
+                let name = if req.compare {
+                    format!("{engine}.r{round}.{}.hlog", phase.name)
+                } else {
+                    format!("{}.hlog", phase.name)
+                };
+                let path = req.out_dir.join(name);
+                std::fs::write(&path, &phase.interval_log)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                paths.push(path);
+            }
+        }
+    }
+    Ok(paths)
 }
 
 fn probe_wanted(req: &RunRequest) -> bool {

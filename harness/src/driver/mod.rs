@@ -16,6 +16,7 @@
 //! * Warm-up operations run but are not recorded.
 
 mod history;
+mod hlog;
 mod keyorder;
 mod probe;
 mod readback;
@@ -34,6 +35,7 @@ use crate::report::{LatencySummary, PhaseReport, TimelinePoint};
 use crate::workload::{LoadStream, Op, OpKind};
 
 pub use history::{Begun, VersionBook, BOOK_KEYS_MAX, RING_LEN, VERSION_THREAD_SHIFT};
+pub use hlog::interval_log;
 pub use keyorder::{KeyOrder, ScanCursor, KEY_ORDER_KEYS_MAX};
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
 pub use readback::{read_back, ReadBack};
@@ -161,6 +163,8 @@ pub struct PhaseResult {
     pub verify: VerifyLog,
     /// Recorded operations per kind (unweighted).
     pub kind_ops: BTreeMap<&'static str, u64>,
+    /// The phase's one-second histograms as an HdrHistogram interval log (see `hlog`).
+    pub interval_log: Vec<u8>,
 }
 
 impl PhaseResult {
@@ -280,7 +284,8 @@ pub fn run_phase(
     let (tx, rx) = sync_channel::<Tick>(spec.threads * TICKS_QUEUED_PER_THREAD);
     let t0 = Instant::now();
     let plans: Vec<ThreadPlan> = (0..spec.threads).map(|t| plan(spec, t0, t)).collect();
-    let (recorders, timeline, duration) = std::thread::scope(|scope| {
+    let wall_start = std::time::SystemTime::now();
+    let (recorders, (timeline, interval_log), duration) = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(spec.threads);
         let mut slices = split_work(work);
         for (thread, plan) in plans.iter().copied().enumerate() {
@@ -290,7 +295,7 @@ pub fn run_phase(
                 .push(scope.spawn(move || thread_main(engine, ctx, thread, plan, recorder, job)));
         }
         drop(tx);
-        let timeline = collect(&rx, spec, t0, progress);
+        let timeline = collect(&rx, spec, t0, wall_start, progress);
         let duration = t0.elapsed();
         let recorders: Vec<_> = handles
             .into_iter()
@@ -305,7 +310,9 @@ pub fn run_phase(
             Err(_) => anyhow::bail!("a driver thread panicked in phase {}", spec.name),
         }
     }
-    merge(spec, outcomes, timeline, duration)
+    let mut result = merge(spec, outcomes, timeline, duration)?;
+    result.interval_log = interval_log;
+    Ok(result)
 }
 
 fn plan(spec: &PhaseSpec, t0: Instant, thread: usize) -> ThreadPlan {
@@ -461,8 +468,9 @@ fn collect(
     rx: &Receiver<Tick>,
     spec: &PhaseSpec,
     t0: Instant,
+    wall_start: std::time::SystemTime,
     progress: Progress<'_>,
-) -> Vec<TimelinePoint> {
+) -> (Vec<TimelinePoint>, Vec<u8>) {
     let mut pending: BTreeMap<u64, PendingSecond> = BTreeMap::new();
     let mut live = spec.threads;
     let mut ops_total: u64 = 0;
@@ -494,7 +502,9 @@ fn collect(
         progress(&spec.name, ops_total, t0.elapsed());
     }
     let phase_s = t0.elapsed().as_secs_f64();
-    pending
+    let seconds = pending.iter().map(|(s, p)| (*s, &p.histogram));
+    let log = hlog::interval_log(&spec.name, wall_start, seconds);
+    let timeline = pending
         .into_iter()
         .map(|(second, p)| {
             let covered_s = (phase_s - second as f64).clamp(f64::EPSILON, 1.0);
@@ -508,7 +518,8 @@ fn collect(
                 errors: p.errors,
             }
         })
-        .collect()
+        .collect();
+    (timeline, log)
 }
 
 fn merge(
@@ -531,6 +542,7 @@ fn merge(
         timeline,
         verify: VerifyLog::default(),
         kind_ops: BTreeMap::new(),
+        interval_log: Vec::new(),
     };
     for (recorder, verify) in outcomes {
         result.ops += recorder.ops;
