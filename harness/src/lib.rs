@@ -2,6 +2,7 @@
 //! The `harness` binary (`src/main.rs`) is a thin command line over it.
 pub mod adapter;
 pub mod chaos;
+pub mod compare;
 pub mod driver;
 pub mod faults;
 pub mod gen;

@@ -38,6 +38,9 @@ enum Command {
     Sweep(SweepArgs),
     /// Run the integrity check of an engine database file.
     Verify(VerifyArgs),
+    /// Compare two history files (`run --history`): exit 0 same, 1 a candidate run failed a
+    /// check, 2 bad input, 3 a confirmed regression, 4 inconclusive (too few samples).
+    Compare(CompareArgs),
     /// Internal: a chaos child process (started by `harness run`, killed with SIGKILL).
     #[command(hide = true, subcommand)]
     Worker(WorkerCommand),
@@ -70,6 +73,33 @@ struct RunArgs {
     /// hash, machine, fsync probe, verdict, rates and percentiles) to this file.
     #[arg(long)]
     history: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// History file of the baseline runs.
+    baseline: PathBuf,
+    /// History file of the candidate runs.
+    candidate: PathBuf,
+}
+
+fn cmd_compare(args: &CompareArgs) -> u8 {
+    use harness::compare;
+    let read = |p: &PathBuf| compare::read_history(p);
+    let (base, cand) = match (read(&args.baseline), read(&args.candidate)) {
+        (Ok(b), Ok(c)) => (b, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return compare::EXIT_BAD_INPUT;
+        }
+    };
+    let c = compare::compare(&base, &cand);
+    if c.rows.is_empty() && c.correctness.is_empty() {
+        eprintln!("error: no scenario, engine and phase in common");
+        return compare::EXIT_BAD_INPUT;
+    }
+    print!("{}", compare::table(&c));
+    c.exit_code()
 }
 
 #[derive(Args)]
@@ -138,6 +168,7 @@ fn main() -> ExitCode {
         }
         Command::Sweep(args) => cmd_sweep(&args),
         Command::Verify(args) => cmd_verify(&args),
+        Command::Compare(args) => cmd_compare(&args),
         Command::Worker(WorkerCommand::Kill9(args)) => harness::chaos::kill9::worker_main(&args),
     };
     ExitCode::from(code)

@@ -5,6 +5,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use engine::{Database, Durability, Options};
 
@@ -28,6 +29,23 @@ pub struct OurEngine {
     /// The "kv" table: handles stay valid across transactions until the table is dropped,
     /// so sessions skip the catalog lookup (as a real application would).
     table: Option<engine::Table>,
+    /// [`COMMIT_DELAY_ENV`]: a deliberate slowdown after each commit.
+    commit_delay: Duration,
+}
+
+/// Nanoseconds of busy waiting added after every commit through this adapter: a
+/// deliberate, known slowdown that proves `harness compare` catches one (see
+/// `scripts/compare-selftest.sh`). Unset or 0: none.
+pub const COMMIT_DELAY_ENV: &str = "HARNESS_COMMIT_DELAY_NS";
+/// Longest delay accepted from the environment (a typo must not stall a run for hours).
+const COMMIT_DELAY_NS_MAX: u64 = 100_000_000;
+
+fn commit_delay_from_env() -> Duration {
+    let ns = std::env::var(COMMIT_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns.min(COMMIT_DELAY_NS_MAX))
 }
 
 impl OurEngine {
@@ -65,6 +83,7 @@ impl OurEngine {
             options: opts,
             db: None,
             table: None,
+            commit_delay: commit_delay_from_env(),
         };
         engine.reopen()?;
         Ok(engine)
@@ -110,6 +129,7 @@ impl Engine for OurEngine {
         Ok(Box::new(OurSession {
             db: self.db()?,
             table,
+            commit_delay: self.commit_delay,
         }))
     }
     fn sync(&self) -> AdapterResult<()> {
@@ -138,6 +158,7 @@ impl Engine for OurEngine {
 struct OurSession<'a> {
     db: &'a Database,
     table: engine::Table,
+    commit_delay: Duration,
 }
 
 impl OurSession<'_> {
@@ -150,6 +171,13 @@ impl OurSession<'_> {
         match body(&mut txn, &table) {
             Ok(value) => {
                 txn.commit().map_err(map_err)?;
+                if !self.commit_delay.is_zero() {
+                    // Spin: a sleep this short overshoots by tens of microseconds.
+                    let until = std::time::Instant::now() + self.commit_delay;
+                    while std::time::Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                }
                 Ok(value)
             }
             Err(e) => {
