@@ -298,12 +298,14 @@ impl Database {
             Err(e @ Error::Io { .. }) => return Err(e),
             meta => meta,
         };
-        let page_size = match (&meta, wal_page_size(wal.as_ref())) {
-            (Ok(m), _) => m.page_size as usize,
-            (Err(_), Some(ps)) => ps,
-            (Err(e), None) => {
-                wal::frame_page_size(wal.as_ref()).ok_or_else(|| clone_corruption(e))?
-            }
+        // The WAL's answers are needed only when the meta page is damaged; a read error
+        // while asking is the device's, reported as such (not as the meta page's damage).
+        let page_size = match &meta {
+            Ok(m) => m.page_size as usize,
+            Err(e) => match wal_page_size(wal.as_ref())? {
+                Some(ps) => ps,
+                None => wal::frame_page_size(wal.as_ref())?.ok_or_else(|| clone_corruption(e))?,
+            },
         };
         let last_txn = meta.as_ref().map_or(0, |m| m.last_txn_id);
         let (header, adopted) = open_wal_header(wal.as_ref(), page_size, last_txn, &opts)?;
@@ -325,7 +327,7 @@ impl Database {
                 page_size,
                 header.salt,
                 bugs.accept_bad_checksum,
-            )
+            )?
             .ok_or(e)?,
         };
         let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
@@ -454,11 +456,24 @@ fn read_meta(main: &dyn StorageFile) -> Result<Meta> {
 }
 
 /// The page size named by a valid WAL header, if any.
-fn wal_page_size(wal: &dyn StorageFile) -> Option<usize> {
+/// The page size the WAL header names; None for a WAL too short or a header that does not
+/// decode.
+///
+/// # Errors
+/// A read error other than a short file ([`Error::Io`]).
+fn wal_page_size(wal: &dyn StorageFile) -> Result<Option<usize>> {
     let mut buf = [0u8; WAL_HEADER_LEN as usize];
-    wal.read_at(&mut buf, 0).ok()?;
-    let ps = WalHeader::decode(&buf)?.page_size as usize;
-    ((PAGE_SIZE_MIN..=crate::PAGE_SIZE_MAX).contains(&ps) && ps.is_power_of_two()).then_some(ps)
+    match wal.read_at(&mut buf, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(Error::io("wal header", e)),
+    }
+    let Some(h) = WalHeader::decode(&buf) else {
+        return Ok(None);
+    };
+    let ps = h.page_size as usize;
+    let valid = (PAGE_SIZE_MIN..=crate::PAGE_SIZE_MAX).contains(&ps) && ps.is_power_of_two();
+    Ok(valid.then_some(ps))
 }
 
 /// The newest committed version of page 0 in the recovered WAL, decoded.
@@ -468,17 +483,24 @@ fn meta_from_wal(
     page_size: usize,
     salt: u64,
     lax: bool,
-) -> Option<Meta> {
+) -> Result<Option<Meta>> {
     let frame = rec
         .txns
         .iter()
         .rev()
         .flat_map(|t| t.frames.iter().rev())
-        .find(|(p, _)| *p == 0)?
-        .1;
-    // Recovery validated this frame a moment ago: read it back whole all the same.
-    let page = wal::read_frame_page(wal, frame, page_size, salt, 0, lax).ok()?;
-    Meta::decode(page.body(), page_size).ok()
+        .find(|(p, _)| *p == 0);
+    let Some(&(_, frame)) = frame else {
+        return Ok(None);
+    };
+    // Recovery validated this frame a moment ago: read it back whole all the same. A read
+    // error is the device's and is returned as one: taken for "no meta page in the WAL", it
+    // once turned an EIO into "corruption in database header" (`faults/read-errors`).
+    match wal::read_frame_page(wal, frame, page_size, salt, 0, lax) {
+        Ok(page) => Ok(Meta::decode(page.body(), page_size).ok()),
+        Err(e @ Error::Io { .. }) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Errors are not `Clone` (they may hold an `io::Error`); corruption is what matters here.
@@ -915,6 +937,57 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::make_salt;
+
+    /// A WAL whose every read fails with EIO (a dying device).
+    #[derive(Debug)]
+    struct Unreadable;
+
+    impl crate::storage::StorageFile for Unreadable {
+        fn read_at(&self, _: &mut [u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(5))
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn set_len(&self, _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(1 << 20)
+        }
+    }
+
+    /// With the meta page damaged, open asks the WAL for the page size and for page 0: a
+    /// read error while asking is an I/O error, never "no meta page there" (which reported
+    /// the meta page's damage instead: `faults/read-errors` seeds 1066, 1190, 1390, 1541,
+    /// 1632 and 1923).
+    #[test]
+    fn wal_read_errors_while_repairing_the_meta_page_are_io_errors() {
+        use crate::error::Error;
+        let rec = crate::wal::Recovered {
+            txns: vec![crate::wal::RecoveredTxn {
+                txn_id: 5,
+                page_count: 3,
+                frames: vec![(2, 0), (0, 1)],
+            }],
+            ..crate::wal::Recovered::default()
+        };
+        let meta = super::meta_from_wal(&Unreadable, &rec, 4096, 7, false);
+        assert!(matches!(meta, Err(Error::Io { .. })), "{meta:?}");
+        let ps = super::wal_page_size(&Unreadable);
+        assert!(matches!(ps, Err(Error::Io { .. })), "{ps:?}");
+        let ps = crate::wal::frame_page_size(&Unreadable);
+        assert!(matches!(ps, Err(Error::Io { .. })), "{ps:?}");
+        // No frame of page 0: nothing to read, no error.
+        let none = crate::wal::Recovered::default();
+        assert!(matches!(
+            super::meta_from_wal(&Unreadable, &none, 4096, 7, false),
+            Ok(None)
+        ));
+    }
 
     /// A generation number reached twice (a torn header restarts the count) must not give
     /// the same seeded salt twice, or old frames validate in the new generation.

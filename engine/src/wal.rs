@@ -280,19 +280,26 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> 
 /// The page size of the WAL's first frame, found by trying each: for when the WAL header and
 /// the main file's meta page are both torn (a crash inside a recovery that had adopted a
 /// torn header, while its checkpoint rewrote the meta page), yet frame 0 is whole.
-pub(crate) fn frame_page_size(file: &dyn StorageFile) -> Option<usize> {
+///
+/// # Errors
+/// A read error other than a file too short for the size tried ([`Error::Io`]).
+pub(crate) fn frame_page_size(file: &dyn StorageFile) -> Result<Option<usize>> {
     let mut page_size = crate::page::PAGE_SIZE_MIN;
     while page_size <= crate::PAGE_SIZE_MAX {
         let mut buf = vec![0u8; FRAME_HEADER_LEN + page_size];
-        if file.read_at(&mut buf, WAL_HEADER_LEN).is_ok() {
-            let frame = decode_frame(&buf).filter(|f| f.index == 0);
-            if frame.is_some_and(|f| page_seal_ok(&buf, f.page_no)) {
-                return Some(page_size);
+        match file.read_at(&mut buf, WAL_HEADER_LEN) {
+            Ok(()) => {
+                let frame = decode_frame(&buf).filter(|f| f.index == 0);
+                if frame.is_some_and(|f| page_seal_ok(&buf, f.page_no)) {
+                    return Ok(Some(page_size));
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            Err(e) => return Err(Error::io("wal scan", e)),
         }
         page_size *= 2;
     }
-    None
+    Ok(None)
 }
 
 /// True when the page image inside a frame carries a valid seal for `page_no`.
