@@ -621,55 +621,59 @@ fn read_verification(
     })
 }
 
-/// No read returned a version older than one acknowledged before it began, or one never
-/// written (see `driver::history`).
-fn read_freshness(label: &str, verify: &crate::driver::VerifyLog) -> Check {
-    let detail = if verify.fresh_checked == 0 {
-        format!("{label}: reads ran, but none was judged against the writes before it")
-    } else if verify.fresh_failed == 0 {
-        format!(
-            "{label}: {} reads returned a version no older than the newest acknowledged \
-             before they began",
-            verify.fresh_checked
-        )
+/// A check over `checked` observations of which `failed` failed, `details` the first
+/// failures: it fails on any failure, and when it observed nothing.
+fn counted_check(
+    name: &str,
+    label: &str,
+    (checked, failed, details): (u64, u64, &[String]),
+    [none, held, broke]: [&str; 3],
+) -> Check {
+    let detail = if checked == 0 {
+        format!("{label}: {none}")
+    } else if failed == 0 {
+        format!("{label}: {checked} {held}")
     } else {
         format!(
-            "{label}: {} of {} reads were stale or never written; first: {}",
-            verify.fresh_failed,
-            verify.fresh_checked,
-            verify.fresh_details.join(" | ")
+            "{label}: {failed} of {checked} {broke}; first: {}",
+            details.join(" | ")
         )
     };
     Check {
-        name: "read_freshness".into(),
-        passed: verify.fresh_failed == 0 && verify.fresh_checked > 0,
+        name: name.into(),
+        passed: failed == 0 && checked > 0,
         detail,
     }
 }
 
+/// No read returned a version older than one acknowledged before it began, or one never
+/// written (see `driver::history`).
+fn read_freshness(label: &str, v: &crate::driver::VerifyLog) -> Check {
+    counted_check(
+        "read_freshness",
+        label,
+        (v.fresh_checked, v.fresh_failed, &v.fresh_details),
+        [
+            "reads ran, but none was judged against the writes before it",
+            "reads returned a version no older than the newest acknowledged before they began",
+            "reads were stale or never written",
+        ],
+    )
+}
+
 /// No scan skipped a loaded key between its start and its last key, or ended short of its
 /// length before the last loaded key.
-fn scan_completeness(label: &str, verify: &crate::driver::VerifyLog) -> Check {
-    let detail = if verify.scans_checked == 0 {
-        format!("{label}: scans ran, but none was checked for skipped keys")
-    } else if verify.scans_failed == 0 {
-        format!(
-            "{label}: {} scans returned every loaded key in their range",
-            verify.scans_checked
-        )
-    } else {
-        format!(
-            "{label}: {} of {} scans skipped a loaded key; first: {}",
-            verify.scans_failed,
-            verify.scans_checked,
-            verify.scans_details.join(" | ")
-        )
-    };
-    Check {
-        name: "scan_completeness".into(),
-        passed: verify.scans_failed == 0 && verify.scans_checked > 0,
-        detail,
-    }
+fn scan_completeness(label: &str, v: &crate::driver::VerifyLog) -> Check {
+    counted_check(
+        "scan_completeness",
+        label,
+        (v.scans_checked, v.scans_failed, &v.scans_details),
+        [
+            "scans ran, but none was checked for skipped keys",
+            "scans returned every loaded key in their range",
+            "scans skipped a loaded key",
+        ],
+    )
 }
 
 /// The final read-back: every acknowledged key read back and verified.

@@ -441,9 +441,7 @@ impl Shared {
             return Ok(());
         }
         if let Some(trig) = &self.plan.eio_read {
-            let mut st = state.eio_read;
-            let hit = self.fires(&mut st, trig, name, op, SALT_EIO_READ);
-            state.eio_read = st;
+            let hit = self.fires(&mut state.eio_read, trig, name, op, SALT_EIO_READ);
             if hit {
                 state.push(event(op, FaultKind::EioRead, name, offset, len));
                 return Err(eio());
@@ -489,9 +487,7 @@ impl Shared {
             return Err(io::Error::from_raw_os_error(ENOSPC));
         }
         if let Some(trig) = &self.plan.eio_write {
-            let mut st = state.eio_write;
-            let hit = self.fires(&mut st, trig, name, op, SALT_EIO_WRITE);
-            state.eio_write = st;
+            let hit = self.fires(&mut state.eio_write, trig, name, op, SALT_EIO_WRITE);
             if hit {
                 state.push(event(op, FaultKind::EioWrite, name, offset, len));
                 return Err(eio());
@@ -514,9 +510,7 @@ impl Shared {
         if !self.armed.load(Ordering::Acquire) {
             return None;
         }
-        let mut st = state.partial_write;
-        let hit = self.fires(&mut st, trig, name, op, SALT_PARTIAL);
-        state.partial_write = st;
+        let hit = self.fires(&mut state.partial_write, trig, name, op, SALT_PARTIAL);
         if !hit {
             return None;
         }
@@ -532,9 +526,7 @@ impl Shared {
         let Some(trig) = &self.plan.misdirect else {
             return offset;
         };
-        let mut st = state.misdirect;
-        let hit = self.fires(&mut st, trig, name, op, SALT_MISDIRECT);
-        state.misdirect = st;
+        let hit = self.fires(&mut state.misdirect, trig, name, op, SALT_MISDIRECT);
         if !hit {
             return offset;
         }
@@ -559,9 +551,7 @@ impl Shared {
             return Ok(());
         }
         if let Some(trig) = &self.plan.eio_sync {
-            let mut st = state.eio_sync;
-            let hit = self.fires(&mut st, trig, name, op, SALT_EIO_SYNC);
-            state.eio_sync = st;
+            let hit = self.fires(&mut state.eio_sync, trig, name, op, SALT_EIO_SYNC);
             if hit {
                 state.push(event(op, FaultKind::EioSync, name, 0, 0));
                 return Err(eio());
