@@ -203,6 +203,10 @@ pub struct ChaosOutcome {
     pub schedule: Vec<report::FaultEvent>,
     /// Free-text facts for the run's summary (rates, counts).
     pub notes: Vec<String>,
+    /// The workload's own operations (commit, read, scan, rollback): latency, nanoseconds.
+    pub latency: BTreeMap<String, Histogram<u64>>,
+    /// Time spent inside those operations, nanoseconds (their service rate's denominator).
+    pub workload_ns: u64,
 }
 
 impl ChaosOutcome {
@@ -219,6 +223,56 @@ impl ChaosOutcome {
         let room = REPORT_SCHEDULE_MAX.saturating_sub(self.schedule.len());
         self.schedule.extend(other.schedule.into_iter().take(room));
         self.notes.extend(other.notes);
+        self.workload_ns = self.workload_ns.saturating_add(other.workload_ns);
+        for (kind, h) in other.latency {
+            match self.latency.get_mut(&kind) {
+                // Same-unit, auto-resizing histograms: add cannot fail.
+                Some(mine) => {
+                    let _ = mine.add(&h);
+                }
+                None => {
+                    self.latency.insert(kind, h);
+                }
+            }
+        }
+    }
+
+    /// Records one workload operation of `kind` that took `took`.
+    pub fn record(&mut self, kind: &str, took: Duration) {
+        let ns = nanos(took).clamp(1, crate::driver::LATENCY_NS_MAX);
+        if !self.latency.contains_key(kind) {
+            if let Ok(h) = crate::driver::new_histogram() {
+                self.latency.insert(kind.to_string(), h);
+            }
+        }
+        if let Some(h) = self.latency.get_mut(kind) {
+            crate::driver::record_ns(h, ns);
+        }
+        self.workload_ns = self.workload_ns.saturating_add(ns);
+    }
+
+    /// The workload as one report phase: per kind its latency, and the rate of operations
+    /// over the time spent in them (a service rate: crashes and checks are not counted).
+    #[must_use]
+    pub fn workload_phase(&self) -> Option<report::PhaseReport> {
+        let ops: u64 = self.latency.values().map(Histogram::len).sum();
+        if ops == 0 {
+            return None;
+        }
+        let duration_s = self.workload_ns as f64 / 1e9;
+        Some(report::PhaseReport {
+            name: "workload".into(),
+            threads: 1,
+            ops,
+            duration_s,
+            throughput_ops_s: ops as f64 / duration_s.max(f64::EPSILON),
+            latency: self
+                .latency
+                .iter()
+                .map(|(k, h)| (k.clone(), LatencySummary::from_histogram(h, 0)))
+                .collect(),
+            ..report::PhaseReport::default()
+        })
     }
 
     /// The report's crash-cycle section.
@@ -378,6 +432,31 @@ pub mod swarm;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_workload_becomes_a_report_phase_with_its_latency() -> anyhow::Result<()> {
+        let mut out = super::ChaosOutcome::default();
+        assert!(out.workload_phase().is_none(), "no operation, no phase");
+        out.record("commit", Duration::from_millis(1));
+        out.record("commit", Duration::from_millis(3));
+        out.record("read", Duration::from_micros(20));
+        let mut other = super::ChaosOutcome::default();
+        other.record("commit", Duration::from_millis(2));
+        out.absorb(other);
+        let phase = out
+            .workload_phase()
+            .ok_or_else(|| anyhow::anyhow!("no phase"))?;
+        assert_eq!(phase.ops, 4);
+        let commit = &phase.latency["commit"];
+        assert_eq!(commit.count, 3);
+        assert!((commit.max_us - 3000.0).abs() < 10.0, "{commit:?}");
+        assert!(
+            (phase.duration_s - 0.006_02).abs() < 1e-4,
+            "{}",
+            phase.duration_s
+        );
+        Ok(())
+    }
     use super::{judge_recovery, names, summary, timed, FaultsSection, Tally, Took};
     use std::time::Duration;
 

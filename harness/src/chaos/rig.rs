@@ -462,9 +462,11 @@ impl Rig {
         let transfer = self.draw_transfer();
         let seq = self.seq;
         self.window.issued_through = self.window.issued_through.max(seq);
+        let started = Instant::now();
         let result = self.write_txn(&keys, &versions, transfer, seq);
         match result {
             Ok(()) => {
+                self.out.record("commit", started.elapsed());
                 for (&k, &v) in keys.iter().zip(&versions) {
                     match v {
                         Some(v) => self.oracle.ack_put(k, v)?,
@@ -712,6 +714,7 @@ impl Rig {
 
     /// A verified read of the live database: the acknowledged version exactly.
     fn live_read(&mut self, key: u64) -> Result<()> {
+        let started = Instant::now();
         let db = self.db.take().context("rig: database not open")?;
         let outcome = (|| -> Result<()> {
             let read = db.begin_read().map_err(|e| anyhow!("{e}"))?;
@@ -743,6 +746,7 @@ impl Rig {
             Ok(())
         })();
         self.db = Some(db);
+        self.out.record("read", started.elapsed());
         outcome
     }
 
@@ -752,7 +756,9 @@ impl Rig {
     fn live_scan(&mut self) -> Result<()> {
         let (lo, hi, reverse, prefix) = self.draw_scan();
         let db = self.db.take().context("rig: database not open")?;
+        let started = Instant::now();
         let scanned = scan_kv(&db, lo, hi, reverse, prefix);
+        self.out.record("scan", started.elapsed());
         self.db = Some(db);
         let rows = match scanned {
             Ok(rows) => rows,

@@ -52,6 +52,12 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
         .tally
         .to_checks(&format!("{} seed {}", req.scenario_name, req.seed));
     report.crash_cycles = Some(outcome.crash_cycles());
+    report.phases.extend(outcome.workload_phase());
+    let histograms: BTreeMap<String, _> = outcome
+        .latency
+        .iter()
+        .map(|(k, h)| (format!("workload.{k}"), h.clone()))
+        .collect();
     report.fault_schedule = Some(outcome.schedule.clone());
     for note in &outcome.notes {
         println!("{note}");
@@ -59,7 +65,7 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
     if !req.keep_data {
         let _ = std::fs::remove_dir_all(req.out_dir.join("data"));
     }
-    let paths = report::write_all(&report, &BTreeMap::new(), &req.out_dir)?;
+    let paths = report::write_all(&report, &histograms, &req.out_dir)?;
     Ok(RunOutcome { report, paths })
 }
 

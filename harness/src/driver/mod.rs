@@ -39,7 +39,7 @@ pub use hlog::interval_log;
 pub use keyorder::{KeyOrder, ScanCursor, KEY_ORDER_KEYS_MAX};
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
 pub use readback::{read_back, ReadBack};
-pub use recorder::{new_histogram, Interval, Recorder, Tick, ERROR_KINDS};
+pub use recorder::{new_histogram, record_ns, Interval, Recorder, Tick, ERROR_KINDS};
 pub use worker::{DataCtx, VerifyLog, Worker, VERIFY_DETAILS_MAX};
 
 /// Largest latency recorded: one hour. Longer values are clamped (and would mean a hang).
