@@ -821,6 +821,11 @@ impl ProgressView {
     }
 
     fn tick(&mut self, phase: &str, ops: u64, phase_elapsed: Duration) {
+        // Called on every interval from every thread: nothing is computed (nor /proc read)
+        // unless the bar is drawn.
+        if self.bar().is_none() {
+            return;
+        }
         let rate = ops as f64 / phase_elapsed.as_secs_f64().max(1e-9);
         let eta = self
             .eta(ops, phase_elapsed)
@@ -838,6 +843,9 @@ impl ProgressView {
 
     /// The final read-back: `done` of `total` keys.
     fn verifying(&mut self, done: u64, total: u64) {
+        if self.bar().is_none() {
+            return;
+        }
         let started = *self.verify_started.get_or_insert_with(Instant::now);
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / elapsed;

@@ -50,7 +50,6 @@ pub struct Crowd {
     stop: Arc<AtomicBool>,
     progress: Arc<[Progress]>,
     handles: Vec<JoinHandle<()>>,
-    seed: u64,
 }
 
 /// What the crowd had done when the power went: per writer, acknowledged and begun versions.
@@ -93,7 +92,6 @@ impl Crowd {
             stop,
             progress,
             handles,
-            seed,
         }
     }
 
@@ -116,12 +114,6 @@ impl Crowd {
         let begun = self.progress.iter();
         let begun = begun.map(|p| p.begun.load(Ordering::SeqCst)).collect();
         CrowdCut { acked, begun }
-    }
-
-    /// The seed the values were generated from.
-    #[must_use]
-    pub fn seed(&self) -> u64 {
-        self.seed
     }
 }
 
