@@ -11,5 +11,7 @@ pub mod report;
 pub mod resources;
 pub mod run;
 pub mod scenario;
+pub mod shard;
+pub mod soak;
 pub mod sweep;
 pub mod workload;

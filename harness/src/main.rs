@@ -41,6 +41,16 @@ enum Command {
     /// Compare two history files (`run --history`): exit 0 same, 1 a candidate run failed a
     /// check, 2 bad input, 3 a confirmed regression, 4 inconclusive (too few samples).
     Compare(CompareArgs),
+    /// Merge the reports of `run --shard` into one: exit 0 merged and every check passed,
+    /// 1 merged and a check failed, 2 bad input (mismatched, missing or duplicate shards).
+    Merge(MergeArgs),
+    /// Render history files (`run --history`) as one self-contained page, DIR/index.html:
+    /// a chart per metric over the runs, biggest movers first, failing runs, freshness.
+    /// Exit 0 written, 1 could not write, 2 bad input (unreadable or empty history).
+    Dashboard(DashboardArgs),
+    /// Keep one database open for hours under a concurrent mix with kill -9 episodes; runs
+    /// as resumable slices (--until, --checkpoint, --resume). Exit 0 pass, 1 a check failed.
+    Soak(harness::soak::SoakArgs),
     /// Internal: a chaos child process (started by `harness run`, killed with SIGKILL).
     #[command(hide = true, subcommand)]
     Worker(WorkerCommand),
@@ -73,6 +83,21 @@ struct RunArgs {
     /// hash, machine, fsync probe, verdict, rates and percentiles) to this file.
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Run only slice I of N of a chaos scenario's cycles (I counts from 0, so 0/4 .. 3/4),
+    /// with a seed derived from --seed and I; `env/N` takes I from $JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Jobs). Merge the slices with `harness merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Output directories of the shards (each holds a report.json).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where the merged report.json, report.html and .hgrm files go.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -100,6 +125,53 @@ fn cmd_compare(args: &CompareArgs) -> u8 {
     }
     print!("{}", compare::table(&c));
     c.exit_code()
+}
+
+#[derive(Args)]
+struct DashboardArgs {
+    /// History files (NDJSON, one line per run), read in this order: their lines are the runs
+    /// in run order.
+    #[arg(required = true)]
+    histories: Vec<PathBuf>,
+    /// Output directory; index.html is written into it (created when missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn cmd_dashboard(args: &DashboardArgs) -> u8 {
+    use harness::report::dashboard;
+    let now = std::time::SystemTime::now();
+    match dashboard::write_dashboard(&args.histories, &args.out, now) {
+        Ok((page, d)) => {
+            let h = &d.history;
+            for warning in &h.warnings {
+                eprintln!("warning: malformed history line skipped: {warning}");
+            }
+            if h.malformed > h.warnings.len() {
+                let more = h.malformed - h.warnings.len();
+                eprintln!("warning: {more} more malformed history lines skipped");
+            }
+            println!(
+                "dashboard: {} runs, {} series ({} charted), {} failing runs, {} malformed \
+                 lines skipped",
+                h.runs.len(),
+                d.series,
+                d.charted,
+                d.failing,
+                h.malformed
+            );
+            println!("page: {}", page.display());
+            EXIT_PASS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAIL
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -143,6 +215,8 @@ struct SweepArgs {
 enum WorkerCommand {
     /// The kill -9 loop's workload.
     Kill9(harness::chaos::kill9::WorkerArgs),
+    /// The soak's workload.
+    Soak(harness::soak::worker::SoakWorkerArgs),
 }
 
 #[derive(Args)]
@@ -169,9 +243,30 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cmd_sweep(&args),
         Command::Verify(args) => cmd_verify(&args),
         Command::Compare(args) => cmd_compare(&args),
+        Command::Dashboard(args) => cmd_dashboard(&args),
+        Command::Merge(args) => harness::shard::merge::cmd_merge(&args.dirs, &args.out),
+        Command::Soak(args) => cmd_soak(&args),
         Command::Worker(WorkerCommand::Kill9(args)) => harness::chaos::kill9::worker_main(&args),
+        Command::Worker(WorkerCommand::Soak(args)) => harness::soak::worker::worker_main(&args),
     };
     ExitCode::from(code)
+}
+
+fn cmd_soak(args: &harness::soak::SoakArgs) -> u8 {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("error: cannot find the harness binary to start the soak's child: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match harness::soak::run(args, exe) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_BAD_INPUT
+        }
+    }
 }
 
 fn cmd_list() -> u8 {
@@ -266,9 +361,23 @@ fn prepare(args: &RunArgs) -> Result<(RunRequest, String), String> {
     } else {
         vec![resolve_engine(&scenario, &choice)?]
     };
-    let seed = args.seed.or(scenario.seed).unwrap_or_else(random_seed);
-    let reproduce = reproduce_line(&name, seed, args);
-    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
+    let mut seed = args.seed.or(scenario.seed).unwrap_or_else(random_seed);
+    let mut reproduce = reproduce_line(&name, seed, args);
+    let mut out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(&name));
+    let shard = match &args.shard {
+        Some(text) => Some(harness::shard::plan(&scenario, &name, text, seed)?),
+        None => None,
+    };
+    if let Some(s) = &shard {
+        // The base seed and the explicit index replay this shard (`env/N` included).
+        reproduce.push_str(&format!(" --shard {}", s.shard));
+        seed = harness::shard::derive_seed(seed, s.shard.index);
+        if args.out.is_none() {
+            let mut dir = out_dir.into_os_string();
+            dir.push(format!("-shard-{}-of-{}", s.shard.index, s.shard.count));
+            out_dir = dir.into();
+        }
+    }
     let request = RunRequest {
         scenario_name: name,
         scenario,
@@ -279,6 +388,7 @@ fn prepare(args: &RunArgs) -> Result<(RunRequest, String), String> {
         keep_data: args.keep_data,
         reproduce: reproduce.clone(),
         progress: !args.no_progress,
+        shard,
     };
     Ok((request, reproduce))
 }

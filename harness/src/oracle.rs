@@ -149,7 +149,9 @@ impl KeyState {
             | (self.puts_since << PUTS_SHIFT)
     }
 
-    fn pending(self) -> bool {
+    /// A put or a delete is in flight.
+    #[must_use]
+    pub fn pending(self) -> bool {
         self.pending_put || self.pending_delete
     }
 }

@@ -84,6 +84,9 @@ pub struct RunRequest {
     pub reproduce: String,
     /// Draw a progress bar on stderr (when it is a terminal and the run takes over 2 s).
     pub progress: bool,
+    /// `--shard I/N`: run only this slice of a chaos scenario's cycles (`seed` is then the
+    /// shard's derived seed).
+    pub shard: Option<crate::shard::ShardRun>,
 }
 
 /// The result of [`execute`].

@@ -218,6 +218,7 @@ fn run_scenario(text: &str, lie: Lie, every: u64) -> anyhow::Result<harness::rep
         keep_data: false,
         reproduce: "harness run verify --seed 11".into(),
         progress: false,
+        shard: None,
     };
     Ok(execute(&request, &FaultyFactory { lie, every })?.report)
 }

@@ -147,6 +147,15 @@ impl Engine for OurEngine {
         self.table = Some(table);
         Ok(())
     }
+    fn counters(&self) -> Option<super::EngineCounters> {
+        let m = self.db.as_ref()?.metrics();
+        Some(super::EngineCounters {
+            commits: m.commits,
+            fsyncs: m.fsyncs,
+            checkpoints: m.checkpoints,
+            cache_bytes: m.cache_bytes,
+        })
+    }
     fn close(mut self: Box<Self>) -> AdapterResult<()> {
         match self.db.take() {
             Some(db) => db.close().map_err(map_err),

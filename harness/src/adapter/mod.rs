@@ -125,6 +125,20 @@ pub trait Engine: Send + Sync {
     fn reopen(&mut self) -> AdapterResult<()>;
     /// Closes the database, flushing what the durability mode promises.
     fn close(self: Box<Self>) -> AdapterResult<()>;
+    /// The engine's own running counters, when it keeps them (None: it keeps none).
+    fn counters(&self) -> Option<EngineCounters> {
+        None
+    }
+}
+
+/// Counters an engine keeps about itself since it was opened (soaks chart them per second).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    pub commits: u64,
+    pub fsyncs: u64,
+    pub checkpoints: u64,
+    /// Bytes the page cache holds now (memory the engine is allowed to keep).
+    pub cache_bytes: u64,
 }
 
 /// One thread's handle on an engine. Every call is its own transaction except

@@ -86,13 +86,13 @@ pub struct Kill9Ctx {
     pub exe: PathBuf,
 }
 
-fn kv_key(prefix: u8, i: u64) -> [u8; 9] {
+pub(crate) fn kv_key(prefix: u8, i: u64) -> [u8; 9] {
     let mut k = [prefix; 9];
     k[1..].copy_from_slice(&i.to_be_bytes());
     k
 }
 
-fn key_index(k: &[u8]) -> Option<(u8, u64)> {
+pub(crate) fn key_index(k: &[u8]) -> Option<(u8, u64)> {
     let (&p, rest) = k.split_first()?;
     Some((p, u64::from_be_bytes(rest.try_into().ok()?)))
 }
@@ -109,7 +109,7 @@ fn bank_balance(v: &[u8]) -> Option<i64> {
     (v.len() == 16 && v[8..] == (!b).to_le_bytes()).then_some(b)
 }
 
-fn adapter_err(e: crate::adapter::AdapterError) -> anyhow::Error {
+pub(crate) fn adapter_err(e: crate::adapter::AdapterError) -> anyhow::Error {
     anyhow!("{e}")
 }
 
@@ -515,7 +515,7 @@ fn read_back(
 
 /// The engine's own integrity check: ours through `check_integrity`, SQLite through
 /// `PRAGMA quick_check`; other engines have none here.
-fn integrity_check(engine: &str, data: &Path) -> Result<(), String> {
+pub(crate) fn integrity_check(engine: &str, data: &Path) -> Result<(), String> {
     if engine.starts_with("engine") {
         // The adapter's handle is closed: this one owns the files.
         let opts = engine::Options {

@@ -134,6 +134,16 @@ impl Tally {
         self.checks.values().map(|t| t.failed).sum()
     }
 
+    /// Per check in first-seen order: (name, observations, failures), what `harness merge`
+    /// adds up across shards.
+    #[must_use]
+    pub fn counts(&self) -> Vec<(&'static str, u64, u64)> {
+        self.order
+            .iter()
+            .filter_map(|&n| self.checks.get(n).map(|t| (n, t.checked, t.failed)))
+            .collect()
+    }
+
     /// Adds another tally's counts.
     pub fn absorb(&mut self, other: Tally) {
         for name in other.order {
@@ -269,7 +279,7 @@ impl ChaosOutcome {
             latency: self
                 .latency
                 .iter()
-                .map(|(k, h)| (k.clone(), LatencySummary::from_histogram(h, 0)))
+                .map(|(k, h)| (k.clone(), with_histogram(h)))
                 .collect(),
             ..report::PhaseReport::default()
         })
@@ -306,7 +316,15 @@ fn summary(samples_ns: &[u64]) -> LatencySummary {
     for &s in samples_ns {
         h.saturating_record(s.max(1));
     }
-    LatencySummary::from_histogram(&h, 0)
+    with_histogram(&h)
+}
+
+/// The summary of `h` carrying `h` itself, so shard reports merge exactly (`harness merge`).
+fn with_histogram(h: &Histogram<u64>) -> LatencySummary {
+    LatencySummary {
+        histogram_b64: crate::shard::encode_histogram(h),
+        ..LatencySummary::from_histogram(h, 0)
+    }
 }
 
 /// Converts the fault layer's events for the report.

@@ -37,6 +37,12 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
         .first()
         .cloned()
         .unwrap_or_else(|| "engine-full".to_string());
+    // A shard runs its share of each section's cycles (the report's config stays whole).
+    let (faults, sections) = match &req.shard {
+        Some(s) => crate::shard::split_faults(faults, s.shard).map_err(anyhow::Error::msg)?,
+        None => (faults.clone(), Vec::new()),
+    };
+    let faults = &faults;
     let outcome = run_sections(req, faults, &engine)?;
     // The in-process sections run our engine in the scenario's durability mode, whatever
     // the adapter name says.
@@ -48,9 +54,17 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
     let config = serde_json::to_value(&req.scenario).context("scenario to JSON")?;
     let mut report = Report::new(&req.scenario_name, &engine, req.seed, config);
     report.reproduce = Some(req.reproduce.clone());
-    report.checks = outcome
-        .tally
-        .to_checks(&format!("{} seed {}", req.scenario_name, req.seed));
+    let label = match &req.shard {
+        Some(s) => format!(
+            "{} shard {} of base seed {} (seed {})",
+            req.scenario_name, s.shard, s.base_seed, req.seed
+        ),
+        None => format!("{} seed {}", req.scenario_name, req.seed),
+    };
+    report.checks = outcome.tally.to_checks(&label);
+    report.shard = req
+        .shard
+        .map(|s| shard_info(s, sections, &outcome.tally, &report.config));
     report.crash_cycles = Some(outcome.crash_cycles());
     report.phases.extend(outcome.workload_phase());
     let histograms: BTreeMap<String, _> = outcome
@@ -67,6 +81,33 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
     }
     let paths = report::write_all(&report, &histograms, &req.out_dir)?;
     Ok(RunOutcome { report, paths })
+}
+
+/// What a shard's report records: its slice, and what ties it to its siblings.
+fn shard_info(
+    run: crate::shard::ShardRun,
+    sections: Vec<crate::shard::SectionShare>,
+    tally: &super::Tally,
+    config: &serde_json::Value,
+) -> crate::shard::ShardInfo {
+    crate::shard::ShardInfo {
+        index: Some(run.shard.index),
+        count: run.shard.count,
+        base_seed: run.base_seed,
+        config_hash: crate::shard::config_hash(config),
+        cycles: sections.iter().map(|s| s.share).sum(),
+        cycles_total: sections.iter().map(|s| s.total).sum(),
+        sections,
+        check_counts: tally
+            .counts()
+            .into_iter()
+            .map(|(name, observations, failures)| crate::shard::CheckCount {
+                name: name.to_string(),
+                observations,
+                failures,
+            })
+            .collect(),
+    }
 }
 
 /// The sections, in a fixed order, with their outcomes merged.

@@ -32,7 +32,7 @@ pub(crate) fn escape(text: &str) -> String {
     escaped
 }
 
-const STYLE: &str = "
+pub(crate) const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;background:#f4f5f7;color:#1a202c;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif}
 main{max-width:1180px;margin:0 auto;padding:20px 16px 40px}

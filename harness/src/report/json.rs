@@ -42,6 +42,8 @@ struct ReportJson<'a> {
     crash_cycles: &'a Option<CrashCycles>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault_schedule: &'a Option<Vec<FaultEvent>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: &'a Option<crate::shard::ShardInfo>,
 }
 
 impl Serialize for Report {
@@ -67,6 +69,7 @@ impl Serialize for Report {
             fsync_probe: &self.fsync_probe,
             crash_cycles: &self.crash_cycles,
             fault_schedule: &self.fault_schedule,
+            shard: &self.shard,
         }
         .serialize(serializer)
     }

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-mod cost;
+pub(crate) mod cost;
+pub mod dashboard;
 mod hgrm;
 mod history;
 pub(crate) mod html;
@@ -26,8 +27,8 @@ mod ratio;
 pub mod sample;
 mod scaling;
 mod summary;
-mod svg;
-mod table;
+pub(crate) mod svg;
+pub(crate) mod table;
 mod time;
 
 pub use hgrm::hgrm_text;
@@ -111,6 +112,10 @@ pub struct LatencySummary {
     pub p9999_us: f64,
     /// Largest recorded value, microseconds.
     pub max_us: f64,
+    /// The histogram itself, HdrHistogram V2 deflate in base64 (chaos reports), so shard
+    /// reports merge exactly (`harness merge`); absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram_b64: Option<String>,
 }
 
 /// One phase (load, run, ...) of one engine's run.
@@ -393,6 +398,9 @@ pub struct Report {
     /// The one command line that reproduces this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduce: Option<String>,
+    /// `run --shard` and `merge`: which slice of the scenario this report covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl Report {

@@ -32,6 +32,7 @@ pub(crate) fn from_histogram_unit(
         p999_us: at(0.999),
         p9999_us: at(0.9999),
         max_us: histogram.max() as f64 / per_us,
+        histogram_b64: None,
     };
     debug_assert!(summary.p50_us <= summary.p99_us && summary.p99_us <= summary.max_us);
     summary

@@ -1,0 +1,237 @@
+//! The trend checks, judged on everything the soak has seen so far at the end of each
+//! slice: resident-memory slope within episodes, file growth once settled, p99 drift from
+//! the first bucket to the last. A trend with too little data is pending, not passed.
+
+use super::stats::{quantile_us, slope, Sample};
+use super::{names, CheckState, Soak};
+
+/// Samples an episode needs after its warm-up for its memory slope to count.
+const SLOPE_SAMPLES_MIN: usize = 5;
+/// An episode's first part, skipped for the memory slope: the cache fills and the allocator
+/// settles there (at least 10 s, or this fraction of the episode).
+const WARMUP_FRACTION: f64 = 0.25;
+const WARMUP_S_MIN: f64 = 10.0;
+/// The soak's first part, skipped for the file slope: the first checkpoints and free-list
+/// reuse settle there.
+const FILE_SETTLE_FRACTION: f64 = 0.25;
+/// A bucket counts for the drift when it holds at least this fraction of its span in work.
+const BUCKET_FULL_FRACTION: f64 = 0.5;
+const MIB: f64 = 1_048_576.0;
+/// Span of post-warm-up samples an episode needs for its memory slope to count, seconds.
+pub const RSS_SPAN_S_MIN: f64 = 600.0;
+/// Span of settled samples the file slope needs, seconds.
+pub const FILE_SPAN_S_MIN: f64 = 1800.0;
+
+/// The resident-memory slope in MiB per hour: per episode, the least-squares slope of the
+/// samples past its warm-up; over episodes, their mean weighted by the span each covers.
+/// An episode counts once it has [`RSS_SPAN_S_MIN`] of samples past its warm-up: over a
+/// shorter span, a few MiB of allocator noise reads as hundreds of MiB per hour. (The page
+/// cache stays in: it fills within the warm-up, and a cache past its bound is a leak too.)
+#[must_use]
+pub fn rss_slope_mib_h(samples: &[Sample]) -> Option<f64> {
+    let mut episodes: Vec<u64> = samples.iter().map(|s| s.episode).collect();
+    episodes.dedup();
+    let (mut weighted, mut weight) = (0.0, 0.0);
+    for e in episodes {
+        let of: Vec<&Sample> = samples.iter().filter(|s| s.episode == e).collect();
+        let span = of.last().map_or(0.0, |s| s.child_t_s);
+        let warmup = (span * WARMUP_FRACTION).max(WARMUP_S_MIN);
+        let points: Vec<(f64, f64)> = of
+            .iter()
+            .filter(|s| s.child_t_s >= warmup)
+            .map(|s| (s.child_t_s / 3600.0, s.rss_bytes as f64 / MIB))
+            .collect();
+        let covered = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
+        if covered * 3600.0 < RSS_SPAN_S_MIN {
+            continue;
+        }
+        if let Some(s) = slope(&points, SLOPE_SAMPLES_MIN) {
+            weighted += s * covered;
+            weight += covered;
+        }
+    }
+    (weight > 0.0).then(|| weighted / weight)
+}
+
+/// The engine file's growth in MiB per hour over the samples past the soak's first part.
+#[must_use]
+pub fn file_slope_mib_h(samples: &[Sample]) -> Option<f64> {
+    let end = samples.last()?.t_s;
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.t_s >= end * FILE_SETTLE_FRACTION)
+        .map(|s| (s.t_s / 3600.0, s.file_bytes as f64 / MIB))
+        .collect();
+    let covered = points.last().map_or(0.0, |p| p.0) - points.first().map_or(0.0, |p| p.0);
+    if covered * 3600.0 < FILE_SPAN_S_MIN {
+        return None;
+    }
+    slope(&points, SLOPE_SAMPLES_MIN)
+}
+
+fn set(soak: &mut Soak, name: &str, verdict: Result<String, String>) {
+    soak.state.checks.retain(|(n, _)| n != name);
+    let state = match verdict {
+        Ok(note) => CheckState {
+            checked: 1,
+            note,
+            ..CheckState::default()
+        },
+        Err(detail) => CheckState {
+            checked: 1,
+            failed: 1,
+            details: vec![detail],
+            ..CheckState::default()
+        },
+    };
+    soak.state.checks.push((name.to_string(), state));
+}
+
+fn pending(soak: &mut Soak, name: &str, why: &str) {
+    soak.state.checks.retain(|(n, _)| n != name);
+    let state = CheckState {
+        pending: Some(why.to_string()),
+        ..CheckState::default()
+    };
+    soak.state.checks.push((name.to_string(), state));
+}
+
+/// Judges the trend checks on the soak so far (replacing any earlier slice's verdicts).
+pub fn judge(soak: &mut Soak) {
+    let c = soak.state.config.clone();
+    match rss_slope_mib_h(&soak.state.samples) {
+        Some(s) if s <= c.rss_slope_mib_h_max => set(
+            soak,
+            names::RSS_SLOPE,
+            Ok(format!(
+                "{s:+.2} MiB/h (bound {:.0})",
+                c.rss_slope_mib_h_max
+            )),
+        ),
+        Some(s) => set(
+            soak,
+            names::RSS_SLOPE,
+            Err(format!(
+                "resident memory grew {s:+.2} MiB/h within episodes (bound {:.0})",
+                c.rss_slope_mib_h_max
+            )),
+        ),
+        None => pending(
+            soak,
+            names::RSS_SLOPE,
+            "no episode has 10 minutes of samples past its warm-up yet",
+        ),
+    }
+    match file_slope_mib_h(&soak.state.samples) {
+        Some(s) if s <= c.file_slope_mib_h_max => set(
+            soak,
+            names::FILE_SLOPE,
+            Ok(format!(
+                "{s:+.2} MiB/h (bound {:.0})",
+                c.file_slope_mib_h_max
+            )),
+        ),
+        Some(s) => set(
+            soak,
+            names::FILE_SLOPE,
+            Err(format!(
+                "the engine file grew {s:+.2} MiB/h with a steady key count (bound {:.0})",
+                c.file_slope_mib_h_max
+            )),
+        ),
+        None => pending(
+            soak,
+            names::FILE_SLOPE,
+            "less than 30 minutes of samples past the soak's first quarter",
+        ),
+    }
+    judge_drift(soak);
+}
+
+/// The p99 of all operations in the last full bucket against the first.
+fn judge_drift(soak: &mut Soak) {
+    let c = soak.state.config.clone();
+    let full: Vec<(u64, f64)> = soak
+        .buckets
+        .iter()
+        .filter(|b| b.work_s >= c.bucket_s as f64 * BUCKET_FULL_FRACTION)
+        .map(|b| (b.index, quantile_us(&b.all(), 0.99)))
+        .collect();
+    let (Some(first), Some(last)) = (
+        full.iter().min_by_key(|b| b.0),
+        full.iter().max_by_key(|b| b.0),
+    ) else {
+        return pending(soak, names::P99_DRIFT, "no full bucket yet");
+    };
+    if first.0 == last.0 {
+        return pending(
+            soak,
+            names::P99_DRIFT,
+            "one full bucket so far; the drift needs two",
+        );
+    }
+    let ratio = last.1 / first.1.max(1e-3);
+    let text = format!(
+        "p99 {:.0} us in bucket {} against {:.0} us in bucket {}: x{ratio:.2} (bound x{:.1})",
+        last.1, last.0, first.1, first.0, c.p99_drift_max
+    );
+    set(
+        soak,
+        names::P99_DRIFT,
+        if ratio <= c.p99_drift_max {
+            Ok(text)
+        } else {
+            Err(text)
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(episode: u64, child_t_s: f64, rss_mib: f64, file_mib: f64) -> Sample {
+        Sample {
+            t_s: episode as f64 * 1000.0 + child_t_s,
+            episode,
+            child_t_s,
+            ops_per_s: 1.0,
+            p50_us: 1.0,
+            p99_us: 1.0,
+            max_us: 1.0,
+            rss_bytes: (rss_mib * MIB) as u64,
+            cache_bytes: 0,
+            file_bytes: (file_mib * MIB) as u64,
+            wal_bytes: 0,
+            fsyncs_per_s: None,
+        }
+    }
+
+    #[test]
+    fn a_leak_shows_as_a_slope_and_a_flat_line_does_not() -> Result<(), String> {
+        // 1 MiB a minute is 60 MiB/h; each episode restarts low, as a new process does.
+        let leaking: Vec<Sample> = (0..2)
+            .flat_map(|e| {
+                (0..60).map(move |m| sample(e, f64::from(m) * 60.0, 100.0 + f64::from(m), 50.0))
+            })
+            .collect();
+        let s = rss_slope_mib_h(&leaking).ok_or("no slope")?;
+        assert!((s - 60.0).abs() < 0.5, "{s}");
+        let flat: Vec<Sample> = (0..60)
+            .map(|m| sample(0, f64::from(m) * 60.0, 100.0, 50.0))
+            .collect();
+        assert!(rss_slope_mib_h(&flat).ok_or("no slope")?.abs() < 1e-9);
+        assert!(file_slope_mib_h(&flat).ok_or("no slope")?.abs() < 1e-9);
+        assert_eq!(
+            rss_slope_mib_h(&flat[..12]),
+            None,
+            "a short span must not judge"
+        );
+        assert_eq!(
+            file_slope_mib_h(&flat[..12]),
+            None,
+            "a short span must not judge"
+        );
+        Ok(())
+    }
+}
