@@ -1,35 +1,38 @@
 #!/usr/bin/env bash
-# Repeats chaos scenarios with fresh seeds until --hours have passed; stops at the first
-# failure and prints the command that reproduces it. See soak/README.md.
+# A soak of one long-lived database (`harness soak`) run as resumable slices: each slice runs
+# `--until $SLICE`, ends with a kill and a full verification, and writes the checkpoint the
+# next slice resumes from (soak/README.md).
+#
+#   scripts/soak.sh                           # 24 hours as four 6-hour slices
+#   SLICE=1h SLICES=2 scripts/soak.sh         # 2 hours as two 1-hour slices
+#   SLICE=60s SLICES=2 scripts/soak.sh --keys 20000 --episode-min 20s --episode-max 40s \
+#       --tick 1s --bucket 30s                # the 2-minute CI soak (resume in the middle)
+#
+# Env: SOAK_DIR (default reports/runs/soak-<UTC stamp>), SEED (default: drawn and printed),
+# SLICE (default 6h), SLICES (default 4), HARNESS (a prebuilt binary; default: build one).
+# If SOAK_DIR/checkpoint.json exists the first slice resumes it, so a slice that was stopped
+# midway (or ran on another machine and came back as an artifact) continues from its last
+# episode. Extra arguments go to the first slice of a new soak (a resume keeps the
+# checkpoint's settings). Exit status: that of the first slice that fails (1 a check failed,
+# 2 bad input), else 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-hours=1
-if [ "${1:-}" = "--hours" ]; then hours="$2"; shift 2; fi
-scenarios=("$@")
-if [ ${#scenarios[@]} -eq 0 ]; then
-  scenarios=(crash/kill9-ycsb-a crash/kill9-bank faults/power-loss-fdb faults/power-loss-sqlite
-             faults/torn-write-wal-tail faults/bitflip faults/enospc faults/eio-fsync faults/fail-at-n)
+slice="${SLICE:-6h}"
+slices="${SLICES:-4}"
+dir="${SOAK_DIR:-reports/runs/soak-$(date -u +%Y%m%dT%H%M%SZ)}"
+seed="${SEED:-$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}"
+if [ -z "${HARNESS:-}" ]; then
+  cargo build --release -p harness
+  HARNESS="${CARGO_TARGET_DIR:-target}/release/harness"
 fi
-cargo build --release -p harness
-out="reports/runs/soak-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
-deadline=$(( $(date +%s) + $(awk "BEGIN { printf \"%d\", $hours * 3600 }") ))
-round=0
-while [ "$(date +%s)" -lt "$deadline" ]; do
-  for s in "${scenarios[@]}"; do
-    round=$((round + 1))
-    seed=$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')
-    start=$(date +%s)
-    if "${CARGO_TARGET_DIR:-target}/release/harness" run "$s" --seed "$seed" --no-progress \
-        --out "$out/$round-${s//\//-}" > "$out.log.tmp" 2>&1; then
-      echo "round $round $s seed $seed pass $(( $(date +%s) - start ))s"
-    else
-      cat "$out.log.tmp"
-      echo "round $round $s seed $seed FAIL: reproduce with: harness run $s --seed $seed"
-      exit 1
-    fi
-    [ "$(date +%s)" -lt "$deadline" ] || break
-  done
+checkpoint="$dir/checkpoint.json"
+for i in $(seq "$slices"); do
+  echo "soak.sh: slice $i of $slices ($slice) in $dir"
+  if [ -f "$checkpoint" ]; then
+    "$HARNESS" soak --until "$slice" --resume "$checkpoint" --checkpoint "$checkpoint"
+  else
+    mkdir -p "$dir"
+    "$HARNESS" soak --until "$slice" --seed "$seed" --out "$dir" --checkpoint "$checkpoint" "$@"
+  fi
 done
-rm -f "$out.log.tmp"
-echo "soak: $round rounds passed"
+echo "soak.sh: $slices slices passed; report $dir/soak.html"

@@ -48,6 +48,26 @@ fn commit_delay_from_env() -> Duration {
     Duration::from_nanos(ns.min(COMMIT_DELAY_NS_MAX))
 }
 
+/// Names a seeded engine bug (`engine::SeededBug::name`) for every database this adapter
+/// opens, child processes included: the kill -9 loop and the soak use it to prove their
+/// checks fail. Only a build with `--features seeded-bugs` honours it; any other build
+/// refuses to open (the engine rejects the option), so it never passes silently.
+pub const SEEDED_BUG_ENV: &str = "HARNESS_SEEDED_BUG";
+
+fn seeded_bug_from_env() -> AdapterResult<Option<engine::SeededBug>> {
+    let Ok(name) = std::env::var(SEEDED_BUG_ENV) else {
+        return Ok(None);
+    };
+    engine::SeededBug::from_name(&name)
+        .map(Some)
+        .ok_or_else(|| {
+            AdapterError::new(
+                ErrorKind::Invalid,
+                format!("{SEEDED_BUG_ENV}={name:?}: unknown bug"),
+            )
+        })
+}
+
 impl OurEngine {
     /// Opens or creates `path` in durability `mode` ("full", "normal" or "off").
     ///
@@ -75,6 +95,7 @@ impl OurEngine {
             durability,
             cache_bytes_max: options.cache_bytes,
             salt_seed: options.seed,
+            seeded_bug: seeded_bug_from_env()?,
             ..Options::default()
         };
         let mut engine = OurEngine {

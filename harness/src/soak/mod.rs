@@ -41,9 +41,9 @@ const EPISODES_MAX: usize = 10_000;
 const DETAILS_MAX: usize = 5;
 /// Records per load transaction.
 const LOAD_BATCH: u64 = 1000;
-/// Resident memory a child may hold beyond its page cache's bound: the engine's other
-/// structures, the harness's histograms and the threads' buffers (issue 11's figure).
-pub const RSS_OVER_CACHE_BYTES_MAX: u64 = 512 << 20;
+/// Resident memory a child may hold beyond its page cache's bound by default: the engine's
+/// other structures, the harness's histograms and the threads' buffers (issue 11's figure).
+pub const RSS_OVER_CACHE_MIB_DEFAULT: u64 = 512;
 /// Checkpoint format version: a resume refuses another.
 const CHECKPOINT_FORMAT: u32 = 1;
 
@@ -97,47 +97,47 @@ pub struct SoakArgs {
     /// Bound of the last bucket's p99 over the first bucket's.
     #[arg(long, default_value_t = 3.0)]
     pub p99_drift_max: f64,
+    /// Resident memory the child may hold beyond --cache-bytes, MiB.
+    #[arg(long, default_value_t = RSS_OVER_CACHE_MIB_DEFAULT)]
+    pub rss_over_cache_mib_max: u64,
     /// Longest any operation may take (liveness).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub stall_max: Duration,
 }
 
-/// Parses `90`, `90s`, `30m`, `6h`, `1h30m`.
+/// Parses `90`, `90s`, `250ms`, `30m`, `6h`, `1h30m` (a bare number is seconds).
 ///
 /// # Errors
 /// Any other text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (mut total, mut digits) = (0u64, String::new());
-    for c in text.trim().chars() {
+    let bad = || format!("{text:?}: use numbers with ms, s, m, h or d (250ms, 90s, 30m, 6h)");
+    let (mut total_ms, mut digits) = (0u64, String::new());
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             digits.push(c);
             continue;
         }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => {
-                return Err(format!(
-                    "{text:?}: use a number with s, m, h or d (90s, 30m, 6h)"
-                ))
+        let unit_ms = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                1
             }
+            ('s', _) => 1000,
+            ('m', _) => 60_000,
+            ('h', _) => 3_600_000,
+            ('d', _) => 86_400_000,
+            _ => return Err(bad()),
         };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("{text:?}: a unit without a number"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total_ms = total_ms.saturating_add(n.saturating_mul(unit_ms));
         digits.clear();
     }
     if !digits.is_empty() {
-        total = total.saturating_add(
-            digits
-                .parse::<u64>()
-                .map_err(|e| format!("{text:?}: {e}"))?,
-        );
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total_ms = total_ms.saturating_add(n.saturating_mul(1000));
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total_ms))
 }
 
 /// The settings a soak keeps from its first slice to its last.
@@ -156,6 +156,12 @@ pub struct SoakConfig {
     pub file_slope_mib_h_max: f64,
     pub p99_drift_max: f64,
     pub stall_ms_max: u64,
+    #[serde(default = "rss_over_cache_mib_default")]
+    pub rss_over_cache_mib_max: u64,
+}
+
+fn rss_over_cache_mib_default() -> u64 {
+    RSS_OVER_CACHE_MIB_DEFAULT
 }
 
 /// One named check's counts, carried across slices.
@@ -183,7 +189,7 @@ pub mod names {
     /// The last bucket's p99 is within the bound's factor of the first bucket's.
     pub const P99_DRIFT: &str = "p99_drift";
     /// The child's resident memory stays within the page cache's bound plus
-    /// [`super::RSS_OVER_CACHE_BYTES_MAX`].
+    /// `--rss-over-cache-mib-max` (512 MiB by default).
     pub const RSS_BOUND: &str = "rss_bound";
 }
 
@@ -327,6 +333,7 @@ fn config_of(args: &SoakArgs, seed: u64) -> Result<SoakConfig> {
         file_slope_mib_h_max: args.file_slope_mib_h_max,
         p99_drift_max: args.p99_drift_max,
         stall_ms_max: u64::try_from(args.stall_max.as_millis()).unwrap_or(u64::MAX),
+        rss_over_cache_mib_max: args.rss_over_cache_mib_max,
     })
 }
 
@@ -513,7 +520,7 @@ pub fn run(args: &SoakArgs, exe: PathBuf) -> Result<u8> {
         length_s: slice_start.elapsed().as_secs_f64(),
         episodes: soak.state.episodes_next - episodes_before,
     });
-    trend::judge(&mut soak);
+    trend::judge(&mut soak.state, &soak.buckets);
     if let Some(path) = &args.checkpoint {
         write_checkpoint(&mut soak, path)?;
     }
@@ -595,6 +602,8 @@ mod tests {
         assert_eq!(parse_duration("90s")?, Duration::from_secs(90));
         assert_eq!(parse_duration("30m")?, Duration::from_secs(1800));
         assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms")?, Duration::from_millis(250));
+        assert_eq!(parse_duration("1m30s")?, Duration::from_secs(90));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("h").is_err());
         Ok(())

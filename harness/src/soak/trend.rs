@@ -2,8 +2,9 @@
 //! slice: resident-memory slope within episodes, file growth once settled, p99 drift from
 //! the first bucket to the last. A trend with too little data is pending, not passed.
 
+use super::stats::Bucket;
 use super::stats::{quantile_us, slope, Sample};
-use super::{names, CheckState, Soak};
+use super::{names, CheckState, SoakState};
 
 /// Samples an episode needs after its warm-up for its memory slope to count.
 const SLOPE_SAMPLES_MIN: usize = 5;
@@ -69,8 +70,8 @@ pub fn file_slope_mib_h(samples: &[Sample]) -> Option<f64> {
     slope(&points, SLOPE_SAMPLES_MIN)
 }
 
-fn set(soak: &mut Soak, name: &str, verdict: Result<String, String>) {
-    soak.state.checks.retain(|(n, _)| n != name);
+fn set(soak: &mut SoakState, name: &str, verdict: Result<String, String>) {
+    soak.checks.retain(|(n, _)| n != name);
     let state = match verdict {
         Ok(note) => CheckState {
             checked: 1,
@@ -84,22 +85,22 @@ fn set(soak: &mut Soak, name: &str, verdict: Result<String, String>) {
             ..CheckState::default()
         },
     };
-    soak.state.checks.push((name.to_string(), state));
+    soak.checks.push((name.to_string(), state));
 }
 
-fn pending(soak: &mut Soak, name: &str, why: &str) {
-    soak.state.checks.retain(|(n, _)| n != name);
+fn pending(soak: &mut SoakState, name: &str, why: &str) {
+    soak.checks.retain(|(n, _)| n != name);
     let state = CheckState {
         pending: Some(why.to_string()),
         ..CheckState::default()
     };
-    soak.state.checks.push((name.to_string(), state));
+    soak.checks.push((name.to_string(), state));
 }
 
 /// Judges the trend checks on the soak so far (replacing any earlier slice's verdicts).
-pub fn judge(soak: &mut Soak) {
-    let c = soak.state.config.clone();
-    match rss_slope_mib_h(&soak.state.samples) {
+pub fn judge(soak: &mut SoakState, buckets: &[Bucket]) {
+    let c = soak.config.clone();
+    match rss_slope_mib_h(&soak.samples) {
         Some(s) if s <= c.rss_slope_mib_h_max => set(
             soak,
             names::RSS_SLOPE,
@@ -122,7 +123,7 @@ pub fn judge(soak: &mut Soak) {
             "no episode has 10 minutes of samples past its warm-up yet",
         ),
     }
-    match file_slope_mib_h(&soak.state.samples) {
+    match file_slope_mib_h(&soak.samples) {
         Some(s) if s <= c.file_slope_mib_h_max => set(
             soak,
             names::FILE_SLOPE,
@@ -145,14 +146,13 @@ pub fn judge(soak: &mut Soak) {
             "less than 30 minutes of samples past the soak's first quarter",
         ),
     }
-    judge_drift(soak);
+    judge_drift(soak, buckets);
 }
 
 /// The p99 of all operations in the last full bucket against the first.
-fn judge_drift(soak: &mut Soak) {
-    let c = soak.state.config.clone();
-    let full: Vec<(u64, f64)> = soak
-        .buckets
+fn judge_drift(soak: &mut SoakState, buckets: &[Bucket]) {
+    let c = soak.config.clone();
+    let full: Vec<(u64, f64)> = buckets
         .iter()
         .filter(|b| b.work_s >= c.bucket_s as f64 * BUCKET_FULL_FRACTION)
         .map(|b| (b.index, quantile_us(&b.all(), 0.99)))
@@ -233,5 +233,118 @@ mod tests {
             "a short span must not judge"
         );
         Ok(())
+    }
+
+    fn state(samples: Vec<Sample>) -> SoakState {
+        SoakState {
+            format: 1,
+            config: super::super::SoakConfig {
+                engine: "engine-full".into(),
+                seed: 1,
+                keys: 100,
+                threads: 1,
+                cache_bytes: 1 << 20,
+                episode_min_s: 1,
+                episode_max_s: 1,
+                tick_ms: 1000,
+                bucket_s: 3600,
+                rss_slope_mib_h_max: 64.0,
+                file_slope_mib_h_max: 64.0,
+                p99_drift_max: 3.0,
+                stall_ms_max: 10_000,
+                rss_over_cache_mib_max: 512,
+            },
+            dir: std::path::PathBuf::new(),
+            rng_state: 0,
+            episodes_next: 0,
+            elapsed_s: 0.0,
+            samples,
+            episodes: Vec::new(),
+            buckets: Vec::new(),
+            checks: Vec::new(),
+            slices: Vec::new(),
+            keys_loaded: 0,
+        }
+    }
+
+    fn bucket(index: u64, latency_ns: u64) -> Result<Bucket, String> {
+        let mut b = Bucket::new(index);
+        b.work_s = 3600.0;
+        for _ in 0..100 {
+            b.hists[0]
+                .record(latency_ns)
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(b)
+    }
+
+    /// The verdicts: (name, failed, pending).
+    fn verdicts(s: &SoakState) -> Vec<(String, bool, bool)> {
+        s.checks
+            .iter()
+            .map(|(n, c)| (n.clone(), c.failed > 0, c.pending.is_some()))
+            .collect()
+    }
+
+    fn failing(s: &SoakState) -> Vec<String> {
+        verdicts(s)
+            .into_iter()
+            .filter(|v| v.1)
+            .map(|v| v.0)
+            .collect()
+    }
+
+    #[test]
+    fn each_trend_check_fails_alone() -> Result<(), String> {
+        let steady: Vec<Sample> = (0..120)
+            .map(|m| sample(0, f64::from(m) * 60.0, 100.0, 50.0))
+            .collect();
+        let flat = [bucket(0, 1_000_000)?, bucket(1, 1_100_000)?];
+        let mut s = state(steady.clone());
+        judge(&mut s, &flat);
+        assert!(
+            failing(&s).is_empty(),
+            "a steady soak passes: {:?}",
+            verdicts(&s)
+        );
+        assert!(
+            verdicts(&s).iter().all(|v| !v.2),
+            "nothing pending: {:?}",
+            verdicts(&s)
+        );
+
+        let leaking: Vec<Sample> = (0..120)
+            .map(|m| sample(0, f64::from(m) * 60.0, 100.0 + 2.0 * f64::from(m), 50.0))
+            .collect();
+        let mut s = state(leaking);
+        judge(&mut s, &flat);
+        assert_eq!(failing(&s), vec![names::RSS_SLOPE.to_string()]);
+
+        let growing: Vec<Sample> = (0..120)
+            .map(|m| sample(0, f64::from(m) * 60.0, 100.0, 50.0 + 2.0 * f64::from(m)))
+            .collect();
+        let mut s = state(growing);
+        judge(&mut s, &flat);
+        assert_eq!(failing(&s), vec![names::FILE_SLOPE.to_string()]);
+
+        let mut s = state(steady);
+        judge(&mut s, &[bucket(0, 1_000_000)?, bucket(1, 4_000_000)?]);
+        assert_eq!(failing(&s), vec![names::P99_DRIFT.to_string()]);
+        Ok(())
+    }
+
+    #[test]
+    fn too_little_data_is_pending_not_passed() {
+        let short: Vec<Sample> = (0..5)
+            .map(|m| sample(0, f64::from(m) * 60.0, 100.0, 50.0))
+            .collect();
+        let mut s = state(short);
+        judge(&mut s, &[]);
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(
+            v.iter().all(|(_, failed, pending)| !failed && *pending),
+            "{v:?}"
+        );
     }
 }
