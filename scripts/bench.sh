@@ -8,13 +8,13 @@
 #   BENCH_SEEDS="1 2 3 4 5 6 7 8 9" scripts/bench.sh   # more seeds (see the exit status)
 #
 # The set: bench/commit-off, ycsb/a and ycsb/c at their scenario defaults (engine-off for
-# commit-off, the `engine` family's default engine-full for the YCSB pair), seeds 1 2 3; no
-# --set overrides (the set takes about 2 minutes here). Scenario and seeds are the same on
+# commit-off, the `engine` family's default engine-full for the YCSB pair), seeds 1 to 9; no
+# --set overrides (the set takes about 5 minutes here). Scenario and seeds are the same on
 # both sides of the compare, so only the code and the machine differ.
 #
 # Exit status: that of `harness compare BASELINE NEW` (0 no regression, 1 a run failed a
 # check, 2 bad input, 3 a confirmed regression), except 4 (inconclusive: fewer than 9 samples
-# a side, which is what 3 seeds give) which is reported and exits 0 unless BENCH_STRICT=1.
+# a side, as with BENCH_SEEDS="1 2 3") which is reported and exits 0 unless BENCH_STRICT=1.
 # A run that fails a check still appends its line, and the compare then exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
