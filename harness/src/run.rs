@@ -70,6 +70,7 @@ impl OpSource for OpStream {
 }
 
 /// Everything a run needs, resolved by the command line.
+#[derive(Clone)]
 pub struct RunRequest {
     pub scenario_name: String,
     pub scenario: Scenario,
@@ -107,12 +108,27 @@ struct EnginePass {
     scans_tracked: bool,
     /// Resource samples over the pass.
     resources: Vec<crate::report::ResourcePoint>,
-    /// What the load cost (None when the load was skipped).
-    load: Option<LoadSummary>,
-    /// The final read-back (`final_verify = "scan"`).
-    readback: Option<crate::driver::ReadBack>,
+    /// What each load cost (none when the load was skipped; one per record count).
+    loads: Vec<LoadSummary>,
+    /// The final read-backs (`final_verify = "scan"`; one per record count), with the
+    /// record count they covered.
+    readbacks: Vec<(u64, crate::driver::ReadBack)>,
     /// Seconds from the run's start to each phase's start.
     offsets_s: Vec<f64>,
+}
+
+impl EnginePass {
+    /// Appends another pass of the same engine (the next record count).
+    fn append(&mut self, other: EnginePass) {
+        self.verified &= other.verified;
+        self.fresh_tracked &= other.fresh_tracked;
+        self.scans_tracked &= other.scans_tracked;
+        self.phases.extend(other.phases);
+        self.offsets_s.extend(other.offsets_s);
+        self.resources.extend(other.resources);
+        self.loads.extend(other.loads);
+        self.readbacks.extend(other.readbacks);
+    }
 }
 
 /// Runs the request and writes the report files into `out_dir`.
@@ -146,13 +162,8 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
         }
         for j in 0..req.engines.len() {
             let name = &req.engines[(round as usize + j) % req.engines.len()];
-            let data_dir = data_dir(req, name, round);
-            let pass = run_engine(req, factory, name, &data_dir, run_start, &mut progress);
-            if !req.keep_data {
-                // Best effort: a leftover data directory is not worth failing the run over.
-                let _ = std::fs::remove_dir_all(&data_dir);
-            }
-            passes.entry(name.clone()).or_default().push(pass?);
+            let pass = run_sizes(req, factory, name, round, run_start, &mut progress)?;
+            passes.entry(name.clone()).or_default().push(pass);
         }
     }
     progress.finish();
@@ -163,6 +174,77 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     let mut paths = report::write_all(&report, &histograms, &req.out_dir)?;
     paths.extend(write_interval_logs(req, &passes)?);
     Ok(RunOutcome { report, paths })
+}
+
+/// One engine's pass: the scenario once, or once per `record_counts` entry on a fresh
+/// database each (phases named `<phase>@<count>`), concatenated. Peers stop at
+/// `peers_record_count_max`.
+fn run_sizes(
+    req: &RunRequest,
+    factory: &dyn EngineFactory,
+    name: &str,
+    round: u32,
+    run_start: Instant,
+    progress: &mut ProgressView,
+) -> anyhow::Result<EnginePass> {
+    let counts = &req.scenario.record_counts;
+    if counts.is_empty() {
+        return run_once(
+            req,
+            factory,
+            name,
+            &data_dir(req, name, round),
+            run_start,
+            progress,
+        );
+    }
+    let ours = req.engines.first().is_some_and(|first| first == name);
+    let peer_max = req.scenario.peers_record_count_max.unwrap_or(u64::MAX);
+    let mut combined: Option<EnginePass> = None;
+    for &n in counts.iter().filter(|&&n| ours || n <= peer_max) {
+        let mut sub = req.clone();
+        sub.scenario.workload.record_count = n;
+        sub.scenario.record_counts = Vec::new();
+        let dir = data_dir(req, name, round).join(format!("n{n}"));
+        let mut pass = run_once(&sub, factory, name, &dir, run_start, progress)?;
+        for phase in &mut pass.phases {
+            phase.name = format!("{}@{}", phase.name, count_label(n));
+            phase.keys = n;
+        }
+        match combined.as_mut() {
+            None => combined = Some(pass),
+            Some(c) => c.append(pass),
+        }
+    }
+    combined.ok_or_else(|| anyhow::anyhow!("record_counts left {name} nothing to run"))
+}
+
+/// `10K`, `100M`, `1B`: a record count as phase names carry it.
+#[must_use]
+pub fn count_label(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 && n % 1_000_000_000 == 0 => format!("{}B", n / 1_000_000_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}K", n / 1000),
+        n => n.to_string(),
+    }
+}
+
+/// [`run_engine`], then its data directory is removed unless kept.
+fn run_once(
+    req: &RunRequest,
+    factory: &dyn EngineFactory,
+    name: &str,
+    dir: &Path,
+    run_start: Instant,
+    progress: &mut ProgressView,
+) -> anyhow::Result<EnginePass> {
+    let pass = run_engine(req, factory, name, dir, run_start, progress);
+    if !req.keep_data {
+        // Best effort: a leftover data directory is not worth failing the run over.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    pass
 }
 
 /// Each phase's interval log: `<phase>.hlog`, or `<engine>.r<round>.<phase>.hlog` when
@@ -271,8 +353,8 @@ fn run_engine(
         phases: Vec::new(),
         offsets_s: Vec::new(),
         resources: Vec::new(),
-        load: None,
-        readback: None,
+        loads: Vec::new(),
+        readbacks: Vec::new(),
     };
     progress.engine = name.to_string();
     run_phases(
@@ -289,7 +371,7 @@ fn run_engine(
         let spec = &s.workload.key_encoding;
         let checked =
             crate::driver::read_back(engine.as_ref(), &ctx, spec, threads_max, &mut tick)?;
-        pass.readback = Some(checked);
+        pass.readbacks.push((s.workload.record_count, checked));
     }
     engine
         .sync()
@@ -298,7 +380,7 @@ fn run_engine(
         .close()
         .map_err(|e| anyhow::anyhow!("closing {name}: {e}"))?;
     pass.resources = sampler.finish();
-    if let Some(load) = pass.load.as_mut() {
+    if let Some(load) = pass.loads.last_mut() {
         load.rss_bytes_max = pass
             .resources
             .iter()
@@ -340,7 +422,7 @@ fn run_phases(
         let result = run_phase(engine, ctx, &spec, work, &mut tick)?;
         if spec.name == "load" {
             let io_after = crate::resources::process_io();
-            pass.load = Some(load_summary(
+            pass.loads.push(load_summary(
                 &pass.engine,
                 ctx,
                 &result,
@@ -533,12 +615,17 @@ fn fill_report(
         for (round, pass) in passes.get(name).into_iter().flatten().enumerate() {
             report.resources.extend(pass.resources.iter().cloned());
             if round == 0 {
-                report.loads.extend(pass.load.clone());
+                report.loads.extend(pass.loads.iter().cloned());
             }
-            if let Some(rb) = &pass.readback {
-                report
-                    .checks
-                    .push(final_verification(&format!("{name} round {round}"), rb));
+            let sweep = pass.readbacks.len() > 1;
+            for (n, rb) in &pass.readbacks {
+                let at = if sweep {
+                    format!(" at {}", count_label(*n))
+                } else {
+                    String::new()
+                };
+                let label = format!("{name} round {round}{at}");
+                report.checks.push(final_verification(&label, rb));
             }
         }
     }

@@ -119,7 +119,18 @@ pub struct Scenario {
     /// Chaos: crash loops and storage faults (see `crate::chaos::spec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<crate::chaos::FaultsSection>,
+    /// Cost as the data grows: the whole scenario (load and every phase, on a fresh database)
+    /// runs once per record count, and the report charts each phase against it. Empty: once,
+    /// at `workload.record_count`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record_counts: Vec<u64>,
+    /// With `record_counts`: the largest count peer engines run (the first engine runs all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers_record_count_max: Option<u64>,
 }
+
+/// Record counts of one `record_counts` sweep at most (each is a whole run).
+pub const RECORD_COUNTS_MAX: usize = 16;
 
 /// `[load]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -402,6 +413,14 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), String>
 fn validate(s: &Scenario) -> Result<(), String> {
     if let Some(f) = &s.faults {
         f.validate()?;
+    }
+    if s.record_counts.len() > RECORD_COUNTS_MAX || s.record_counts.contains(&0) {
+        return Err(format!(
+            "record_counts: 1 to {RECORD_COUNTS_MAX} counts, none zero"
+        ));
+    }
+    if s.record_counts.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("record_counts must ascend".to_string());
     }
     if !matches!(s.final_verify.as_str(), "none" | "scan") {
         return Err(format!(

@@ -144,6 +144,8 @@ pub struct PhaseResult {
     pub name: String,
     /// Driver threads that ran the phase.
     pub threads: usize,
+    /// Records the phase ran over, in a `record_counts` sweep (0 otherwise).
+    pub keys: u64,
     /// Weighted operations recorded (a load batch counts its records).
     pub ops: u64,
     pub duration: Duration,
@@ -186,6 +188,7 @@ impl PhaseResult {
         PhaseReport {
             name: self.name.clone(),
             threads: self.threads,
+            keys: self.keys,
             ops: self.ops,
             duration_s,
             throughput_ops_s: self.ops as f64 / duration_s.max(f64::EPSILON),
@@ -531,6 +534,7 @@ fn merge(
     let mut result = PhaseResult {
         name: spec.name.clone(),
         threads: spec.threads,
+        keys: 0,
         ops: 0,
         duration,
         target_ops_s: spec.target_ops_s,

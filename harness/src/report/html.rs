@@ -75,6 +75,7 @@ pub(crate) fn render_html(report: &Report) -> String {
     checks(&mut out, report);
     phase_tables(&mut out, report);
     super::scaling::scaling_section(&mut out, report);
+    super::keys::keys_section(&mut out, report);
     super::cost::cost_section(&mut out, report);
     spectrum_charts(&mut out, report);
     timeline_charts(&mut out, &report.timeline);

@@ -23,6 +23,7 @@ mod hgrm;
 mod history;
 pub(crate) mod html;
 mod json;
+mod keys;
 mod ratio;
 pub mod sample;
 mod scaling;
@@ -36,6 +37,11 @@ pub use history::{append_history, history_line};
 pub use ratio::compute_ratios;
 pub use sample::demo_report;
 pub use time::{git_rev_short, rfc3339_utc};
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// Version of the report.json schema; bumped on any incompatible change.
 /// Additive changes (new optional fields) do not bump it.
@@ -126,6 +132,9 @@ pub struct PhaseReport {
     /// Driver threads that ran the phase (0 in reports written before it was recorded).
     #[serde(default)]
     pub threads: usize,
+    /// Records the phase ran over, in a scenario with `record_counts` (0 otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub keys: u64,
     /// Operations completed in the phase, all kinds, errors included.
     pub ops: u64,
     /// Wall-clock duration of the phase, seconds.
