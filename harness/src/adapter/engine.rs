@@ -168,6 +168,17 @@ impl Engine for OurEngine {
         self.table = Some(table);
         Ok(())
     }
+    fn check_integrity(&self) -> Option<Result<(), String>> {
+        let report = match self.db.as_ref()?.check_integrity() {
+            Ok(report) => report,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        Some(if report.is_ok() {
+            Ok(())
+        } else {
+            Err(report.problems.join("; "))
+        })
+    }
     fn counters(&self) -> Option<super::EngineCounters> {
         let m = self.db.as_ref()?.metrics();
         Some(super::EngineCounters {

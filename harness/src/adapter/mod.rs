@@ -129,6 +129,11 @@ pub trait Engine: Send + Sync {
     fn counters(&self) -> Option<EngineCounters> {
         None
     }
+    /// The engine's own integrity check of its files (ours: `check_integrity`; SQLite:
+    /// `PRAGMA quick_check`), or None when the adapter has none. Err holds the problems.
+    fn check_integrity(&self) -> Option<Result<(), String>> {
+        None
+    }
 }
 
 /// Counters an engine keeps about itself since it was opened (soaks chart them per second).
@@ -271,6 +276,18 @@ pub fn open_engine(
 
 fn data_file(dir: &Path, file: &str) -> PathBuf {
     dir.join(file)
+}
+
+/// The write-ahead log `name` keeps in its data directory (None: it keeps none, or the
+/// name is unknown). The crash loops measure what a crash left for recovery with it.
+#[must_use]
+pub fn wal_file(name: &str) -> Option<&'static str> {
+    let full = resolve_name(name, None).ok()?;
+    match full.split('-').next()? {
+        "engine" => Some("engine.db-wal"),
+        "sqlite" => Some("sqlite.db-wal"),
+        _ => None,
+    }
 }
 
 pub(crate) fn io_error(op: &str, path: &Path, e: &std::io::Error) -> AdapterError {

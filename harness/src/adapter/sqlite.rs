@@ -113,6 +113,16 @@ impl Engine for SqliteEngine {
         *self.control.lock() = Some(conn);
         Ok(())
     }
+    fn check_integrity(&self) -> Option<Result<(), String>> {
+        let guard = self.control.lock();
+        let conn = guard.as_ref()?;
+        let verdict = conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0));
+        Some(match verdict {
+            Ok(v) if v == "ok" => Ok(()),
+            Ok(v) => Err(v),
+            Err(e) => Err(e.to_string()),
+        })
+    }
     fn close(self: Box<Self>) -> AdapterResult<()> {
         match self.control.lock().take() {
             Some(conn) => conn.close().map_err(|(_, e)| map_err(e)),

@@ -46,6 +46,17 @@ const RECOVERY_KILL_ATTEMPTS_MAX: u64 = 8;
 const EXIT_VIOLATION: i32 = 3;
 const EXIT_ERROR: i32 = 4;
 
+/// Test-only hook read by the `worker kill9` child: set to `1`, the child says `opening` only
+/// once its open has finished (in the same write as `opened`), so no recovery kill can land
+/// inside an open and `kills_during_recovery` must fail. It proves that check can fail alone
+/// (`harness/tests/checks_fail_alone.rs`); a real run never sets it. The other `HARNESS_*`
+/// hooks are in `adapter/engine.rs`.
+pub const ANNOUNCE_OPEN_LATE_ENV: &str = "HARNESS_KILL9_ANNOUNCE_OPEN_LATE";
+
+fn announce_open_late() -> bool {
+    std::env::var(ANNOUNCE_OPEN_LATE_ENV).is_ok_and(|v| v == "1")
+}
+
 /// Arguments of `harness worker kill9` (hidden; started by the parent).
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
@@ -459,11 +470,10 @@ fn verify_cycle(
     Ok(())
 }
 
-fn wal_len(data: &Path) -> u64 {
-    ["engine.db-wal", "sqlite.db-wal"]
-        .iter()
-        .map(|f| std::fs::metadata(data.join(f)).map_or(0, |m| m.len()))
-        .sum()
+fn wal_len(engine: &str, data: &Path) -> u64 {
+    crate::adapter::wal_file(engine).map_or(0, |f| {
+        std::fs::metadata(data.join(f)).map_or(0, |m| m.len())
+    })
 }
 
 /// Reopens (timed) and reads every record back through the adapter.
@@ -474,7 +484,7 @@ fn read_back(
     c: u64,
 ) -> Result<Observed> {
     let data = ctx.dir.join("data");
-    let wal_bytes = wal_len(&data);
+    let wal_bytes = wal_len(&ctx.engine, &data);
     let (engine, took) =
         super::timed(|| open_engine(&ctx.engine, &data, &engine_options(ctx.seed)));
     let engine = engine.map_err(adapter_err)?;
@@ -501,8 +511,9 @@ fn read_back(
     for b in bad {
         tally.fail(names::CHECKSUM_DETECTION, format!("kill9 cycle {c}: {b}"));
     }
+    // Through the adapter, on the recovered handle: engines without a check have none here.
+    let integrity = integrity.then(|| engine.check_integrity()).flatten();
     engine.close().map_err(adapter_err)?;
-    let integrity = integrity.then(|| integrity_check(&ctx.engine, &data));
     Ok(Observed {
         versions,
         balances,
@@ -511,37 +522,6 @@ fn read_back(
         wal_bytes,
         integrity,
     })
-}
-
-/// The engine's own integrity check: ours through `check_integrity`, SQLite through
-/// `PRAGMA quick_check`; other engines have none here.
-pub(crate) fn integrity_check(engine: &str, data: &Path) -> Result<(), String> {
-    if engine.starts_with("engine") {
-        // The adapter's handle is closed: this one owns the files.
-        let opts = engine::Options {
-            durability: engine::Durability::Off,
-            ..engine::Options::default()
-        };
-        let db = engine::Database::open(data.join("engine.db"), opts).map_err(|e| e.to_string())?;
-        let report = db.check_integrity().map_err(|e| e.to_string())?;
-        return if report.is_ok() {
-            Ok(())
-        } else {
-            Err(report.problems.join("; "))
-        };
-    }
-    if engine.starts_with("sqlite") {
-        let conn = rusqlite::Connection::open(data.join("sqlite.db")).map_err(|e| e.to_string())?;
-        let verdict: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| e.to_string())?;
-        return if verdict == "ok" {
-            Ok(())
-        } else {
-            Err(verdict)
-        };
-    }
-    Ok(())
 }
 
 /// The child: `harness worker kill9 ...`. Never returns normally before it is killed.
@@ -580,7 +560,8 @@ impl<E: Into<anyhow::Error>> From<E> for WorkerEnd {
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    // One buffer, one write: the parent never reads half of a multi-line message.
+    let _ = out.write_all(format!("{line}\n").as_bytes());
     let _ = out.flush();
 }
 
@@ -588,10 +569,19 @@ fn worker(a: &WorkerArgs) -> Result<(), WorkerEnd> {
     // Dies with the parent (a sweep's timeout kills the run; its worker must not outlive it).
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let oracle = ExpectedState::open(&a.oracle)?;
-    say("opening");
+    let late = announce_open_late();
+    if !late {
+        say("opening");
+    }
     let started = Instant::now();
     let engine = open_engine(&a.engine, &a.dir, &engine_options(a.seed)).map_err(adapter_err)?;
-    say(&format!("opened {}", started.elapsed().as_micros()));
+    let opened = format!("opened {}", started.elapsed().as_micros());
+    if late {
+        // One write: a kill cannot fall between the two lines and pass for one in the open.
+        say(&format!("opening\n{opened}"));
+    } else {
+        say(&opened);
+    }
     if a.workload != "bank" {
         settle_pending(a, engine.as_ref(), &oracle)?;
     }
