@@ -332,6 +332,7 @@ fn run_engine(
         cache_bytes: s.cache_bytes,
         threads: threads_max,
         seed: Some(req.seed),
+        fsync_delay_us: s.fsync_delay_us,
     };
     let engine = factory
         .open(name, data_dir, &options)

@@ -127,6 +127,15 @@ pub struct Scenario {
     /// With `record_counts`: the largest count peer engines run (the first engine runs all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peers_record_count_max: Option<u64>,
+    /// Our engine only: each fsync also waits this long, microseconds (a slower disk, for
+    /// measuring group commit where fsync dominates a commit). Other engines refuse it.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub fsync_delay_us: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Record counts of one `record_counts` sweep at most (each is a whole run).

@@ -5,6 +5,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{Database, Durability, Options};
@@ -31,6 +32,8 @@ pub struct OurEngine {
     table: Option<engine::Table>,
     /// [`COMMIT_DELAY_ENV`]: a deliberate slowdown after each commit.
     commit_delay: Duration,
+    /// Set when `fsync_delay_us` asks for a slower disk: the files go through it.
+    storage: Option<Arc<dyn engine::Storage>>,
 }
 
 /// Nanoseconds of busy waiting added after every commit through this adapter: a
@@ -53,6 +56,8 @@ fn commit_delay_from_env() -> Duration {
 /// checks fail. Only a build with `--features seeded-bugs` honours it; any other build
 /// refuses to open (the engine rejects the option), so it never passes silently.
 pub const SEEDED_BUG_ENV: &str = "HARNESS_SEEDED_BUG";
+// One more test hook lives with the code that reads it: the kill -9 worker's
+// `HARNESS_KILL9_ANNOUNCE_OPEN_LATE` (`chaos::kill9::ANNOUNCE_OPEN_LATE_ENV`).
 
 fn seeded_bug_from_env() -> AdapterResult<Option<engine::SeededBug>> {
     let Ok(name) = std::env::var(SEEDED_BUG_ENV) else {
@@ -66,6 +71,18 @@ fn seeded_bug_from_env() -> AdapterResult<Option<engine::SeededBug>> {
                 format!("{SEEDED_BUG_ENV}={name:?}: unknown bug"),
             )
         })
+}
+
+/// The slow-fsync storage for `path`'s directory, when a delay is asked for.
+fn slow_storage(path: &Path, delay_us: u64) -> Option<Arc<dyn engine::Storage>> {
+    if delay_us == 0 {
+        return None;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let files = engine::FileStorage::new(dir);
+    Some(Arc::new(super::slow_sync::SlowSyncStorage::new(
+        files, delay_us,
+    )))
 }
 
 impl OurEngine {
@@ -105,6 +122,7 @@ impl OurEngine {
             db: None,
             table: None,
             commit_delay: commit_delay_from_env(),
+            storage: slow_storage(path, options.fsync_delay_us),
         };
         engine.reopen()?;
         Ok(engine)
@@ -160,7 +178,18 @@ impl Engine for OurEngine {
         if let Some(db) = self.db.take() {
             db.close().map_err(map_err)?;
         }
-        let db = Database::open(&self.path, self.options.clone()).map_err(map_err)?;
+        let opened = match &self.storage {
+            Some(storage) => {
+                let name = self
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("engine.db");
+                Database::open_with(Arc::clone(storage), name, self.options.clone())
+            }
+            None => Database::open(&self.path, self.options.clone()),
+        };
+        let db = opened.map_err(map_err)?;
         let mut txn = db.begin_write().map_err(map_err)?;
         let table = txn.open_or_create_table(TABLE).map_err(map_err)?;
         txn.commit().map_err(map_err)?;

@@ -13,6 +13,7 @@ mod engine;
 mod model;
 mod null;
 mod redb;
+pub mod slow_sync;
 mod sqlite;
 
 use std::fmt;
@@ -187,6 +188,9 @@ pub struct EngineOptions {
     /// The run's seed, for engines whose files contain random bytes (our WAL salts): with it
     /// a run's files are reproducible.
     pub seed: Option<u64>,
+    /// Our engine only: each fsync also waits this long (a slower disk; see
+    /// [`slow_sync`]). Other adapters refuse a nonzero value.
+    pub fsync_delay_us: u64,
 }
 
 /// 1 GiB, the cache the reference measurements used for SQLite and redb.
@@ -198,6 +202,7 @@ impl Default for EngineOptions {
             cache_bytes: CACHE_BYTES_DEFAULT,
             threads: 1,
             seed: None,
+            fsync_delay_us: 0,
         }
     }
 }
@@ -236,6 +241,18 @@ pub fn open_engine(
 ) -> AdapterResult<Box<dyn Engine>> {
     let full = resolve_name(name, None).map_err(|e| AdapterError::new(ErrorKind::Invalid, e))?;
     std::fs::create_dir_all(dir).map_err(|e| io_error("create data dir", dir, &e))?;
+    if options.fsync_delay_us > 0 && !full.starts_with("engine-") {
+        let detail = format!("fsync_delay_us applies to our engine only, not `{full}`");
+        return Err(AdapterError::new(ErrorKind::Invalid, detail));
+    }
+    if options.fsync_delay_us > slow_sync::FSYNC_DELAY_US_MAX {
+        let detail = format!(
+            "fsync_delay_us {} above {}",
+            options.fsync_delay_us,
+            slow_sync::FSYNC_DELAY_US_MAX
+        );
+        return Err(AdapterError::new(ErrorKind::Invalid, detail));
+    }
     let engine: Box<dyn Engine> = match full.as_str() {
         "engine-full" | "engine-normal" | "engine-off" => {
             let mode = full.trim_start_matches("engine-");

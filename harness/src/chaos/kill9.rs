@@ -133,6 +133,7 @@ fn engine_options(seed: u64) -> EngineOptions {
         cache_bytes: 64 << 20,
         threads: 1,
         seed: Some(seed),
+        ..EngineOptions::default()
     }
 }
 

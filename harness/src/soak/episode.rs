@@ -273,6 +273,7 @@ fn verify(soak: &mut Soak) -> Result<EpisodeRecord> {
         cache_bytes: c.cache_bytes,
         threads: 1,
         seed: Some(c.seed),
+        ..EngineOptions::default()
     };
     let started = Instant::now();
     let engine = match open_engine(&c.engine, &data, &options) {

@@ -389,6 +389,7 @@ fn load(config: &SoakConfig, dir: &Path, oracle: &ExpectedState) -> Result<u64> 
         cache_bytes: config.cache_bytes,
         threads: 1,
         seed: Some(config.seed),
+        ..EngineOptions::default()
     };
     let engine = open_engine(&config.engine, &dir.join("data"), &options).map_err(adapter_err)?;
     let mut session = engine.session().map_err(adapter_err)?;

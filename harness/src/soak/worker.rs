@@ -120,6 +120,7 @@ fn worker(a: &SoakWorkerArgs) -> Result<(), End> {
         cache_bytes: a.cache_bytes,
         threads: usize::try_from(a.threads).unwrap_or(1),
         seed: Some(a.seed),
+        ..EngineOptions::default()
     };
     let engine = open_engine(&a.engine, &a.dir, &options).map_err(adapter_err)?;
     say(&format!("opened {}", started.elapsed().as_micros()));
