@@ -65,11 +65,16 @@ pub enum SeededBug {
     /// A commit that meets a full disk poisons the database instead of failing alone, so it
     /// stays unusable after space is freed. Breaks recovery from a full disk.
     DiskFullPoisons,
+    /// Recovery that meets an invalid WAL frame drops that frame's transaction and goes on
+    /// with the valid transactions after it, instead of ending the log there: an unsynced
+    /// commit is lost while a later one survives (`SQLite`'s cumulative frame checksums exist
+    /// to rule this out). Breaks the prefix rule: recovered commits must have no holes.
+    SkipInvalidWalTxn,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 19] = [
+    pub const ALL: [SeededBug; 20] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -89,6 +94,7 @@ impl SeededBug {
         SeededBug::ScanSkipsLeafStart,
         SeededBug::FreedPageLeaked,
         SeededBug::DiskFullPoisons,
+        SeededBug::SkipInvalidWalTxn,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -114,6 +120,7 @@ impl SeededBug {
             SeededBug::ScanSkipsLeafStart => "scan-skips-leaf-start",
             SeededBug::FreedPageLeaked => "freed-page-leaked",
             SeededBug::DiskFullPoisons => "disk-full-poisons",
+            SeededBug::SkipInvalidWalTxn => "skip-invalid-wal-txn",
         }
     }
 

@@ -313,6 +313,7 @@ impl Database {
         let bugs = wal::ScanBugs {
             accept_bad_checksum: active(crate::SeededBug::AcceptBadFrameChecksum),
             ignore_vouching: active(crate::SeededBug::CorruptWalReadAsTornTail),
+            skip_invalid_txn: active(crate::SeededBug::SkipInvalidWalTxn),
         };
         // Every valid frame of the generation is replayed, even if an earlier checkpoint
         // already copied it: copying again is idempotent, and trusting the main file's meta

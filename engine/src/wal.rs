@@ -215,6 +215,47 @@ pub(crate) struct ScanBugs {
     pub accept_bad_checksum: bool,
     /// [`crate::SeededBug::CorruptWalReadAsTornTail`].
     pub ignore_vouching: bool,
+    /// [`crate::SeededBug::SkipInvalidWalTxn`].
+    pub skip_invalid_txn: bool,
+}
+
+/// The seeded bug `SkipInvalidWalTxn`: which transaction's frames the scan is dropping after
+/// an invalid frame, instead of stopping there.
+#[derive(Debug, Default)]
+struct SkipTxn {
+    /// Dropping frames after an invalid one.
+    active: bool,
+    /// The transaction dropped; `None` until a valid frame names it (the invalid frame's own
+    /// header could not be trusted).
+    txn: Option<u64>,
+    /// The largest transaction id dropped: later writers must go past it.
+    txn_id_max: u64,
+}
+
+impl SkipTxn {
+    /// An invalid frame at `bytes`: drops the transaction being collected (`pending_txn`, or
+    /// the one the frame's header names when that header is of this log and place).
+    fn start(&mut self, bytes: &[u8], h: &WalHeader, index: u64, pending_txn: Option<u64>) {
+        let named = decode_frame_unchecked(bytes)
+            .filter(|f| f.salt == h.salt && f.index == index)
+            .map(|f| f.txn_id);
+        self.active = true;
+        self.txn = pending_txn.or(named);
+    }
+
+    /// True when the valid frame of `txn_id` belongs to the transaction being dropped.
+    fn drops(&mut self, txn_id: u64) -> bool {
+        if !self.active {
+            return false;
+        }
+        let dropped = *self.txn.get_or_insert(txn_id);
+        if dropped == txn_id {
+            self.txn_id_max = self.txn_id_max.max(txn_id);
+            return true;
+        }
+        self.active = false;
+        false
+    }
 }
 
 /// Scans the WAL after its header and returns the committed transactions.
@@ -237,6 +278,7 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> 
     let mut last_txn = 0;
     let mut scan = ChunkReader::new(file, page_size, frames_total);
     let mut stop = frames_total;
+    let mut skip = SkipTxn::default();
     while let Some((index, bytes)) = scan.next_frame()? {
         let frame = if lax {
             decode_frame_unchecked(bytes)
@@ -249,9 +291,18 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> 
                 && (lax || page_seal_ok(bytes, f.page_no))
         });
         let Some(f) = frame.filter(|_| ok) else {
+            if bugs.skip_invalid_txn {
+                skip.start(bytes, h, index, pending_txn);
+                pending.clear();
+                pending_txn = None;
+                continue;
+            }
             stop = index;
             break;
         };
+        if skip.drops(f.txn_id) {
+            continue;
+        }
         pending_txn = Some(f.txn_id);
         pending.push((f.page_no, index));
         if f.commit_page_count != 0 {
@@ -268,7 +319,7 @@ pub(crate) fn recover(file: &dyn StorageFile, h: &WalHeader, bugs: ScanBugs) -> 
         }
     }
     out.torn_tail = out.end_frame < frames_total;
-    out.txn_id_max = pending_txn.unwrap_or(0).max(last_txn);
+    out.txn_id_max = pending_txn.unwrap_or(0).max(last_txn).max(skip.txn_id_max);
     if out.torn_tail && !bugs.ignore_vouching {
         let tail_max = check_tail(file, h, out.end_frame, stop, frames_total)?;
         out.txn_id_max = out.txn_id_max.max(tail_max);
@@ -469,6 +520,25 @@ mod tests {
             .err()
             .ok_or("expected corruption")?;
         assert!(err.is_corruption(), "{err}");
+        Ok(())
+    }
+
+    /// The seeded bug `SkipInvalidWalTxn` drops the damaged transaction and keeps the later
+    /// one: the hole the harness's prefix check must catch.
+    #[test]
+    fn skip_invalid_txn_keeps_the_transaction_after_a_damaged_one(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let (s, h) = write_log(&[(1, 2), (2, 2), (3, 2)], 5)?;
+        let f = s.open("wal", false)?;
+        f.write_at(&[0xFFu8; 8], frame_offset(3, PS) + 100)?;
+        let bugs = ScanBugs {
+            skip_invalid_txn: true,
+            ..ScanBugs::default()
+        };
+        let r = recover(f.as_ref(), &h, bugs)?;
+        let ids: Vec<u64> = r.txns.iter().map(|t| t.txn_id).collect();
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(r.end_frame, 6);
         Ok(())
     }
 

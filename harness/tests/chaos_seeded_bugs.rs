@@ -164,6 +164,15 @@ fn cases() -> Vec<Case> {
             commits: 40,
             failing: &["disk_full_recovery"],
         },
+        Case {
+            bug: SeededBug::SkipInvalidWalTxn,
+            faults: "durability = \"off\"\nsync_every = 25\n[power_loss]\ncycles = 30\npresets = [\"drop_all\", \"fdb\", \"sqlite\"]\n",
+            keys_n: 2000,
+            commits: 60,
+            // A kept commit after a skipped one hides the skipped one's writes; a skipped
+            // leaf split breaks the tree as well.
+            failing: &["no_hole_prefix", "integrity_after_recovery", "durability"],
+        },
     ]
 }
 
@@ -317,6 +326,11 @@ fn freed_page_leaked_fails_integrity() -> Result<()> {
 #[test]
 fn disk_full_poisons_fails_disk_full_recovery() -> Result<()> {
     prove(&cases()[18])
+}
+
+#[test]
+fn skip_invalid_wal_txn_fails_no_hole_prefix_in_off_mode() -> Result<()> {
+    prove(&cases()[19])
 }
 
 #[test]

@@ -164,6 +164,19 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        bug: "skip-invalid-wal-txn",
+        scenario: "faults/off-mode-power-loss",
+        check: "no_hole_prefix",
+        // A skipped commit that split a leaf leaves a later commit's meta page counting its
+        // pages and its parent's keys unmoved: the tree breaks (seeds 1, 3, 4). Seeds that
+        // skip no split fail no_hole_prefix alone (checks_fail_alone.rs runs seed 2).
+        also: &[
+            "durability",
+            "integrity_after_recovery",
+            "checksum_detection",
+        ],
+    },
+    Case {
         bug: "read-error-as-absent",
         scenario: "faults/read-errors",
         check: "atomicity",
@@ -339,6 +352,11 @@ fn power_loss_churn_catches_a_page_leaked_by_the_free_list() -> Result<()> {
 #[test]
 fn enospc_catches_a_full_disk_that_poisons_the_database() -> Result<()> {
     prove(case("disk-full-poisons")?)
+}
+
+#[test]
+fn off_mode_power_loss_catches_a_recovery_that_skips_a_bad_transaction() -> Result<()> {
+    prove(case("skip-invalid-wal-txn")?)
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! * `kv`: keys `0..keys_n`, values from [`crate::gen::generate_value`] embedding the key's
 //!   version (checked by [`ExpectedState`]);
 //! * `marks`: commit `seq` writes marker key `seq % markers_n` with `seq` embedded (checked by
-//!   [`PrefixChecker`]: the recovered commits are a prefix of the history, without holes);
+//!   [`PrefixChecker`]: the recovered commits are a prefix of the history, without holes;
+//!   in Normal and Off mode each kv key must also show its last write inside that prefix,
+//!   since the markers share one leaf that every commit rewrites);
 //! * `bank`: optional accounts; each commit moves money between two of them (checked by
 //!   [`check_bank`]: the total never changes). Bank values are padded to spread the accounts
 //!   over many pages, so a transfer usually changes two leaves (a torn transfer is visible).
@@ -54,6 +56,10 @@ const SCAN_ROWS_MAX: usize = 512;
 /// Normal mode: slack added to an idle past the time window (a loaded machine may run the
 /// flusher late; the check is about minutes-late or never, not milliseconds).
 const NORMAL_IDLE_SLACK_MS: u64 = 250;
+/// Kv writes remembered for the prefix check of Normal and Off mode (see [`KvWrite`]): far
+/// more than the commits between two recoveries of any scenario; past it the oldest half is
+/// forgotten, which only leaves their keys unchecked.
+const KV_LOG_MAX: usize = 1 << 20;
 const SALT_WORKLOAD: u64 = 0xC4A0_5001;
 const SALT_STORAGE: u64 = 0xC4A0_5002;
 
@@ -189,6 +195,17 @@ pub enum Step {
     },
 }
 
+/// One kv write of the rig's commit `seq` since the last recovery: `key` left at `version`
+/// (None: deleted). With the markers' prefix `P`, each key must show its last write at or
+/// before `P`: a commit inside the prefix whose write to a page no later commit rewrote is
+/// lost is a hole the markers cannot show (they share one leaf, which every commit rewrites).
+#[derive(Debug, Clone, Copy)]
+struct KvWrite {
+    seq: u64,
+    key: u64,
+    version: Option<u64>,
+}
+
 /// What one key showed.
 enum Obs {
     Known(Option<u64>),
@@ -217,6 +234,8 @@ pub struct Rig {
     seq: u64,
     window: CommitWindow,
     markers: PrefixChecker,
+    /// The kv writes of the commits since the last recovery, in commit order.
+    kv_log: Vec<KvWrite>,
     /// Set once damage was injected into data at rest: corruption errors are then detection.
     pub corruption_injected: bool,
     /// Damage was injected into the main file (not only the WAL): a stale or flipped
@@ -331,6 +350,7 @@ impl Rig {
         Ok(Rig {
             rng: SplitMix64::new(hash(cfg.seed, SALT_WORKLOAD, 0)),
             markers: PrefixChecker::new(cfg.markers_n),
+            kv_log: Vec::new(),
             cfg,
             spec: spec.clone(),
             plan,
@@ -462,6 +482,7 @@ impl Rig {
         let transfer = self.draw_transfer();
         let seq = self.seq;
         self.window.issued_through = self.window.issued_through.max(seq);
+        self.log_kv_writes(seq, &keys, &versions);
         let started = Instant::now();
         let result = self.write_txn(&keys, &versions, transfer, seq);
         match result {
@@ -479,6 +500,18 @@ impl Rig {
             }
             Err(error) => self.failed_commit(&keys, seq, error),
         }
+    }
+
+    /// Remembers commit `seq`'s kv writes. A commit that failed without landing left its
+    /// `seq` to the next one: its writes are forgotten.
+    fn log_kv_writes(&mut self, seq: u64, keys: &[u64], versions: &[Option<u64>]) {
+        self.kv_log.retain(|w| w.seq < seq);
+        if self.kv_log.len() > KV_LOG_MAX {
+            self.kv_log.drain(..KV_LOG_MAX / 2);
+        }
+        let writes = keys.iter().zip(versions);
+        let writes = writes.map(|(&key, &version)| KvWrite { seq, key, version });
+        self.kv_log.extend(writes);
     }
 
     fn draw_keys(&mut self) -> Vec<u64> {
@@ -1080,8 +1113,11 @@ impl Rig {
             self.out.tally.fail(names::DURABILITY, detail);
             return Ok(());
         };
-        self.verify_keys(&read, &kv, mode)?;
-        self.verify_markers(&read, &marks);
+        let accepted = self.verify_keys(&read, &kv, mode)?;
+        if let Some(prefix) = self.verify_markers(&read, &marks) {
+            self.verify_kv_prefix(prefix, &accepted);
+        }
+        self.kv_log.clear();
         self.verify_crowd(&read);
         drop(read);
         if self.cfg.accounts_n > 1 {
@@ -1092,14 +1128,20 @@ impl Rig {
         Ok(())
     }
 
-    fn verify_keys(&mut self, read: &engine::ReadTxn, kv: &Table, mode: CheckMode) -> Result<()> {
-        let mut held = 0;
+    /// Checks every key against the oracle; returns the keys it accepted, with what they showed.
+    fn verify_keys(
+        &mut self,
+        read: &engine::ReadTxn,
+        kv: &Table,
+        mode: CheckMode,
+    ) -> Result<Vec<(u64, Option<u64>)>> {
+        let mut accepted = Vec::new();
         for key in 0..self.cfg.keys_n {
             let Obs::Known(observed) = self.observe(read, kv, key, key, false) else {
                 continue;
             };
             match self.oracle.check(key, observed, mode) {
-                Ok(()) => held += 1,
+                Ok(()) => accepted.push((key, observed)),
                 Err(m) if self.corruption_injected && self.older(key, observed) => {
                     // Documented limit (design.md): damage to the last synced group cannot be
                     // told from a torn tail, so those commits are dropped, never garbled.
@@ -1118,8 +1160,42 @@ impl Rig {
             }
             self.oracle.adopt(key, observed)?;
         }
+        let held = accepted.len() as u64;
         self.out.tally.pass(names::DURABILITY, held);
-        Ok(())
+        Ok(accepted)
+    }
+
+    /// Normal and Off mode: each key the oracle `accepted` (an unsynced write may be lost)
+    /// must still show its last write inside the recovered `prefix`. Full mode leaves this to
+    /// the durability check (every acknowledged write must be there); damage at rest may
+    /// leave a page stale (design.md), so it is not judged then.
+    fn verify_kv_prefix(&mut self, prefix: u64, accepted: &[(u64, Option<u64>)]) {
+        let damaged = self.corruption_injected || self.main_file_misdirected();
+        if self.cfg.check_mode() == CheckMode::Full || damaged {
+            return;
+        }
+        let mut last = std::collections::HashMap::new();
+        for w in self.kv_log.iter().filter(|w| w.seq <= prefix) {
+            last.insert(w.key, *w);
+        }
+        let mut held = 0;
+        for &(key, observed) in accepted {
+            let Some(w) = last.get(&key) else {
+                continue;
+            };
+            if observed == w.version {
+                held += 1;
+                continue;
+            }
+            let d = format!(
+                "{}: key {key} shows version {observed:?}, but commit {} inside the recovered \
+                 prefix 1..={prefix} left it at {:?}: an earlier commit lost while later ones \
+                 survived",
+                self.label, w.seq, w.version
+            );
+            self.out.tally.fail(names::NO_HOLE_PREFIX, d);
+        }
+        self.out.tally.pass(names::NO_HOLE_PREFIX, held);
     }
 
     /// True when `observed` is an older version than acknowledged (or absent): a lost write,
@@ -1161,14 +1237,16 @@ impl Rig {
         }
     }
 
-    fn verify_markers(&mut self, read: &engine::ReadTxn, marks: &Table) {
+    /// Checks the markers; returns the recovered prefix when it held.
+    fn verify_markers(&mut self, read: &engine::ReadTxn, marks: &Table) -> Option<u64> {
         let mut observed = Vec::with_capacity(self.cfg.markers_n as usize);
         for m in 0..self.cfg.markers_n {
             match self.observe(read, marks, m, MARK_INDEX_BASE + m, false) {
                 Obs::Known(seq) => observed.push(seq),
-                Obs::Detected => return,
+                Obs::Detected => return None,
             }
         }
+        let mut held = None;
         let normal = matches!(self.cfg.durability, Durability::Normal { .. });
         let prefix = match self.markers.check(self.window, &observed) {
             Ok(p) => {
@@ -1176,6 +1254,7 @@ impl Rig {
                 if normal {
                     self.out.tally.pass(names::NORMAL_WINDOW, 1);
                 }
+                held = Some(p);
                 p
             }
             Err(crate::oracle::PrefixViolation::LostDurable { prefix_seq, .. })
@@ -1229,6 +1308,7 @@ impl Rig {
             acked_through: prefix,
             issued_through: prefix,
         };
+        held
     }
 
     fn integrity(&mut self, db: &Database) {
