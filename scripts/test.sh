@@ -12,10 +12,10 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --doc
   cargo nextest run -p engine --features seeded-bugs --test seeded_bugs_engine
   cargo nextest run -p engine --features fuzzing --test codec_roundtrip --test fuzz_regressions
-  cargo nextest run -p harness --features seeded-bugs --test chaos_seeded_bugs --test scenario_seeded_bugs --test soak_seeded_bugs
+  cargo nextest run -p harness --features seeded-bugs --test chaos_seeded_bugs --test scenario_seeded_bugs --test soak_seeded_bugs --test shrunk_replay --test checks_fail_alone
 else
   cargo test --workspace --no-fail-fast "$@"
   cargo test -p engine --features seeded-bugs --test seeded_bugs_engine
   cargo test -p engine --features fuzzing --test codec_roundtrip --test fuzz_regressions
-  cargo test -p harness --features seeded-bugs --test chaos_seeded_bugs --test scenario_seeded_bugs --test soak_seeded_bugs
+  cargo test -p harness --features seeded-bugs --test chaos_seeded_bugs --test scenario_seeded_bugs --test soak_seeded_bugs --test shrunk_replay --test checks_fail_alone
 fi

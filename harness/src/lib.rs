@@ -12,6 +12,7 @@ pub mod resources;
 pub mod run;
 pub mod scenario;
 pub mod shard;
+pub mod shrink;
 pub mod soak;
 pub mod sweep;
 pub mod workload;

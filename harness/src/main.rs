@@ -51,6 +51,12 @@ enum Command {
     /// Keep one database open for hours under a concurrent mix with kill -9 episodes; runs
     /// as resumable slices (--until, --checkpoint, --resume). Exit 0 pass, 1 a check failed.
     Soak(harness::soak::SoakArgs),
+    /// Reduce a failing in-process chaos run (faults/*) while its first failed check still
+    /// fails: fewest cycles, operations (commits of the seeded workload over every cycle),
+    /// keys, presets and fault kinds. Prints the minimal reproduce command and writes the
+    /// shrunk scenario file. Exit 0 shrunk, 1 a run failed, 2 bad input, a refused
+    /// scenario (kill -9, tmpfs) or a passing run (nothing to shrink).
+    Shrink(harness::shrink::ShrinkArgs),
     /// Internal: a chaos child process (started by `harness run`, killed with SIGKILL).
     #[command(hide = true, subcommand)]
     Worker(WorkerCommand),
@@ -246,6 +252,7 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => cmd_dashboard(&args),
         Command::Merge(args) => harness::shard::merge::cmd_merge(&args.dirs, &args.out),
         Command::Soak(args) => cmd_soak(&args),
+        Command::Shrink(args) => harness::shrink::cmd_shrink(&args),
         Command::Worker(WorkerCommand::Kill9(args)) => harness::chaos::kill9::worker_main(&args),
         Command::Worker(WorkerCommand::Soak(args)) => harness::soak::worker::worker_main(&args),
     };
