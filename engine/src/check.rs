@@ -17,6 +17,8 @@ pub struct IntegrityReport {
     pub pages_total: u64,
     /// Pages on the free list (trunks included).
     pub pages_free: u64,
+    /// Trunk pages of the free list (each lists up to a page's worth of free pages).
+    pub free_trunks: u64,
     /// Every table with its entry count, by name.
     pub tables: Vec<(String, u64)>,
     /// Entries over all tables.
@@ -147,6 +149,7 @@ fn check_free_list(
             Ok(next)
         })();
         count += 1;
+        report.free_trunks += 1;
         match result {
             Ok(next) => trunk = next,
             Err(e) => {

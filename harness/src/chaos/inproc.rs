@@ -130,6 +130,9 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
     }
     finish_off_mode(&mut rig, pl.cycles);
     finish_normal_mode(&mut rig, pl.cycles);
+    let trunks = rig.free_trunks_max;
+    let note = format!("the free list reached {trunks} trunk pages at most");
+    rig.out.tally.note(names::INTEGRITY, note);
     Ok(rig.out)
 }
 

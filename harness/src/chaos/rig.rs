@@ -255,6 +255,8 @@ pub struct Rig {
     /// Normal mode: acknowledged commits the recoveries lost, in all and at most at once.
     pub lost_commits: u64,
     pub lost_commits_max: u64,
+    /// Most free-list trunk pages any integrity check saw (over one: the list spans pages).
+    pub free_trunks_max: u64,
     /// A write meant for the main file was misdirected (see `main_file_misdirected`).
     main_misdirected: bool,
     /// Live reads that returned an older version from a page a misdirected write missed.
@@ -378,6 +380,7 @@ impl Rig {
             lost_acked: 0,
             lost_commits: 0,
             lost_commits_max: 0,
+            free_trunks_max: 0,
             main_misdirected: false,
             stale_reads: 0,
             schedule_taken: 0,
@@ -1316,6 +1319,9 @@ impl Rig {
         if self.storage.is_crashed() {
             // A crash planned for the next cycle landed during the check: nothing to judge.
             return;
+        }
+        if let Ok(r) = &report {
+            self.free_trunks_max = self.free_trunks_max.max(r.free_trunks);
         }
         match report {
             Ok(r) if r.is_ok() => self.out.tally.pass(names::INTEGRITY, 1),
