@@ -32,7 +32,7 @@ use crate::report::CrashCycle;
 const LOAD_BATCH: u64 = 1000;
 /// Bank accounts at most (the whole bank is read in one scan to check the total).
 const ACCOUNTS_MAX: u64 = 10_000;
-const BALANCE_INITIAL: i64 = 1_000;
+const BALANCE_INITIAL: i64 = super::records::BALANCE_INITIAL;
 const TRANSFER_MAX: u64 = 100;
 /// A child that was never killed stops after this many operations (then waits to be killed).
 const CHILD_OPS_MAX: u64 = 10_000_000;
@@ -97,27 +97,14 @@ pub struct Kill9Ctx {
     pub exe: PathBuf,
 }
 
-pub(crate) fn kv_key(prefix: u8, i: u64) -> [u8; 9] {
-    let mut k = [prefix; 9];
-    k[1..].copy_from_slice(&i.to_be_bytes());
-    k
+pub(crate) use super::records::{record_index as key_index, record_key as kv_key};
+
+fn bank_value(account: u64, balance: i64) -> Vec<u8> {
+    super::records::bank_value(account, balance, super::records::BANK_VALUE_BYTES_MIN)
 }
 
-pub(crate) fn key_index(k: &[u8]) -> Option<(u8, u64)> {
-    let (&p, rest) = k.split_first()?;
-    Some((p, u64::from_be_bytes(rest.try_into().ok()?)))
-}
-
-fn bank_value(balance: i64) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&balance.to_le_bytes());
-    v[8..].copy_from_slice(&(!balance).to_le_bytes());
-    v
-}
-
-fn bank_balance(v: &[u8]) -> Option<i64> {
-    let b = i64::from_le_bytes(v.get(..8)?.try_into().ok()?);
-    (v.len() == 16 && v[8..] == (!b).to_le_bytes()).then_some(b)
+fn bank_balance(account: u64, v: &[u8]) -> Option<i64> {
+    super::records::bank_balance(account, v, super::records::BANK_VALUE_BYTES_MIN)
 }
 
 pub(crate) fn adapter_err(e: crate::adapter::AdapterError) -> anyhow::Error {
@@ -159,7 +146,7 @@ fn load(ctx: &Kill9Ctx, oracle: &ExpectedState) -> Result<()> {
             .transaction(&mut |tx| {
                 for k in start..end {
                     if bank {
-                        tx.put(&kv_key(b'b', k), &bank_value(BALANCE_INITIAL))?;
+                        tx.put(&kv_key(b'b', k), &bank_value(k, BALANCE_INITIAL))?;
                     } else {
                         generate_value(k, 1, ctx.seed, ctx.value_bytes, &mut value);
                         tx.put(&kv_key(b'k', k), &value)?;
@@ -501,7 +488,7 @@ fn read_back(
                 Err(e) => bad.push(format!("key {i}: damaged value: {e}")),
             },
             Some((b'b', i)) if (i as usize) < balances.len() => {
-                balances[i as usize] = bank_balance(v)
+                balances[i as usize] = bank_balance(i, v)
             }
             _ => bad.push(format!("unexpected key {k:?}")),
         };
@@ -744,7 +731,7 @@ fn bank_op(
         let mut visit = |k: &[u8], v: &[u8]| {
             if let Some((b'b', i)) = key_index(k) {
                 if let Some(slot) = balances.get_mut(i as usize) {
-                    *slot = bank_balance(v);
+                    *slot = bank_balance(i, v);
                 }
             }
         };
@@ -758,16 +745,16 @@ fn bank_op(
         let mut buf = Vec::new();
         let bf = tx
             .get(&kv_key(b'b', from), &mut buf)?
-            .then(|| bank_balance(&buf))
+            .then(|| bank_balance(from, &buf))
             .flatten();
         let bt = tx
             .get(&kv_key(b'b', to), &mut buf)?
-            .then(|| bank_balance(&buf))
+            .then(|| bank_balance(to, &buf))
             .flatten();
         if let (Some(bf), Some(bt)) = (bf, bt) {
             if bf >= amount {
-                tx.put(&kv_key(b'b', from), &bank_value(bf - amount))?;
-                tx.put(&kv_key(b'b', to), &bank_value(bt + amount))?;
+                tx.put(&kv_key(b'b', from), &bank_value(from, bf - amount))?;
+                tx.put(&kv_key(b'b', to), &bank_value(to, bt + amount))?;
             }
         }
         Ok(())

@@ -14,6 +14,7 @@
 pub mod crowd;
 pub mod inproc;
 pub mod kill9;
+pub mod records;
 mod rig;
 pub mod spec;
 pub mod tmpfs;

@@ -21,7 +21,7 @@ use engine::{Database, Durability, MemStorage, Options, SeededBug, Table};
 
 use super::crowd::{Crowd, CrowdCut, CROWD};
 use super::{judge_recovery, names, nanos, report_events, ChaosOutcome, FaultsSection};
-use crate::faults::rng::{hash, hash_bytes, SplitMix64};
+use crate::faults::rng::{hash, SplitMix64};
 use crate::faults::{CrashModel, FaultPlan, FaultStorage};
 use crate::gen::{generate_value, verify_value};
 use crate::oracle::{check_bank, CheckMode, CommitWindow, ExpectedState, PrefixChecker};
@@ -36,7 +36,7 @@ const MARK_VALUE_BYTES: usize = crate::gen::value::VALUE_BYTES_MIN;
 const MARK_INDEX_BASE: u64 = 1 << 40;
 /// Bank values: balance, checksum, padding to a quarter page.
 const BANK_VALUE_BYTES: usize = 1024;
-const BANK_BALANCE_INITIAL: i64 = 1_000;
+const BANK_BALANCE_INITIAL: i64 = super::records::BALANCE_INITIAL;
 /// Largest single transfer.
 pub(super) const TRANSFER_MAX: u64 = 100;
 /// A live read of all accounts every this many commits.
@@ -298,30 +298,19 @@ fn scan_kv(
 
 /// The index of a `kv` key, `None` for any other shape.
 fn key_index(key: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = key.get(1..9)?.try_into().ok()?;
-    (key.len() == 9 && key[0] == b'k').then(|| u64::from_be_bytes(bytes))
+    super::records::record_index(key).and_then(|(p, i)| (p == b'k').then_some(i))
 }
 
 pub(super) fn kv_key(i: u64) -> [u8; 9] {
-    let mut k = [b'k'; 9];
-    k[1..].copy_from_slice(&i.to_be_bytes());
-    k
+    super::records::record_key(b'k', i)
 }
 
 pub(super) fn bank_value(account: u64, balance: i64) -> Vec<u8> {
-    let mut v = vec![0u8; BANK_VALUE_BYTES];
-    v[..8].copy_from_slice(&balance.to_le_bytes());
-    let sum = hash_bytes(&[account.to_le_bytes(), balance.to_le_bytes()].concat());
-    v[8..16].copy_from_slice(&sum.to_le_bytes());
-    v
+    super::records::bank_value(account, balance, BANK_VALUE_BYTES)
 }
 
 pub(super) fn bank_balance(account: u64, bytes: &[u8]) -> Option<i64> {
-    let balance = i64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let sum = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
-    let ok =
-        bytes.len() == BANK_VALUE_BYTES && bank_value(account, balance)[8..16] == sum.to_le_bytes();
-    ok.then_some(balance)
+    super::records::bank_balance(account, bytes, BANK_VALUE_BYTES)
 }
 
 impl Rig {

@@ -14,7 +14,7 @@ use super::names;
 use super::stats::{decode_histogram, new_histogram, quantile_us, Sample, Tick, OP_KINDS};
 use super::{EpisodeRecord, Soak};
 use crate::adapter::{open_engine, EngineOptions};
-use crate::chaos::kill9::kv_key;
+use crate::chaos::records::record_key as kv_key;
 use crate::gen::verify_value;
 use crate::oracle::CheckMode;
 

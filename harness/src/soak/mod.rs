@@ -25,7 +25,8 @@ use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::adapter::{open_engine, EngineOptions};
-use crate::chaos::kill9::{adapter_err, kv_key};
+use crate::chaos::kill9::adapter_err;
+use crate::chaos::records::record_key as kv_key;
 use crate::faults::rng::{hash, SplitMix64};
 use crate::gen::generate_value;
 use crate::oracle::ExpectedState;

@@ -19,7 +19,8 @@ use hdrhistogram::Histogram;
 
 use super::stats::{encode_histogram, new_histogram, OpKind, Tick, OP_KINDS};
 use crate::adapter::{open_engine, AdapterError, Engine, EngineOptions, ErrorKind, Session};
-use crate::chaos::kill9::{adapter_err, key_index, kv_key};
+use crate::chaos::kill9::adapter_err;
+use crate::chaos::records::{record_index as key_index, record_key as kv_key};
 use crate::faults::rng::{hash, SplitMix64};
 use crate::gen::{generate_value, verify_value};
 use crate::oracle::{ExpectedState, KeyState};
