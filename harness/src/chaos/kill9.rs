@@ -11,7 +11,7 @@
 //! Protocol on the child's stdout, one line each: `opening`, `opened <us>`, and on a finding
 //! `violation <text>` (exit 3) or `error <text>` (exit 4).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use anyhow::{anyhow, Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::child::{report_end, say, ChildEnd, EXIT_VIOLATION};
 use super::spec::Kill9Spec;
 use super::{judge_recovery, names, nanos, ChaosOutcome, FaultsSection};
 use crate::adapter::{open_engine, EngineOptions};
@@ -43,8 +44,6 @@ const BANK_SCAN_EVERY: u64 = 50;
 /// Children started per recovery kill before giving up on landing it inside the open:
 /// the delay halves each time, so eight reach from the expected open time to 1/128 of it.
 const RECOVERY_KILL_ATTEMPTS_MAX: u64 = 8;
-const EXIT_VIOLATION: i32 = 3;
-const EXIT_ERROR: i32 = 4;
 
 /// Test-only hook read by the `worker kill9` child: set to `1`, the child says `opening` only
 /// once its open has finished (in the same write as `opened`), so no recovery kill can land
@@ -517,43 +516,11 @@ fn read_back(
 pub fn worker_main(args: &WorkerArgs) -> u8 {
     match worker(args) {
         Ok(()) => 0,
-        Err(end) => report_end(end),
+        Err(end) => u8::try_from(report_end(end)).unwrap_or(1),
     }
 }
 
-/// Prints a finding on the protocol line and returns the exit code that goes with it.
-fn report_end(end: WorkerEnd) -> u8 {
-    match end {
-        WorkerEnd::Violation(v) => {
-            say(&format!("violation {v}"));
-            EXIT_VIOLATION as u8
-        }
-        WorkerEnd::Error(e) => {
-            say(&format!("error {e:#}"));
-            EXIT_ERROR as u8
-        }
-    }
-}
-
-enum WorkerEnd {
-    Violation(String),
-    Error(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for WorkerEnd {
-    fn from(e: E) -> WorkerEnd {
-        WorkerEnd::Error(e.into())
-    }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // One buffer, one write: the parent never reads half of a multi-line message.
-    let _ = out.write_all(format!("{line}\n").as_bytes());
-    let _ = out.flush();
-}
-
-fn worker(a: &WorkerArgs) -> Result<(), WorkerEnd> {
+fn worker(a: &WorkerArgs) -> Result<(), ChildEnd> {
     // Dies with the parent (a sweep's timeout kills the run; its worker must not outlive it).
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let oracle = ExpectedState::open(&a.oracle)?;
@@ -580,7 +547,7 @@ fn worker(a: &WorkerArgs) -> Result<(), WorkerEnd> {
             s.spawn(move || {
                 // The first finding ends the whole child at once: the parent reads one line.
                 if let Err(end) = worker_thread(a, engine.as_ref(), oracle, t, threads) {
-                    std::process::exit(i32::from(report_end(end)));
+                    std::process::exit(report_end(end));
                 }
             });
         }
@@ -597,7 +564,7 @@ fn settle_pending(
     a: &WorkerArgs,
     engine: &dyn crate::adapter::Engine,
     oracle: &ExpectedState,
-) -> Result<(), WorkerEnd> {
+) -> Result<(), ChildEnd> {
     let mut session = engine.session().map_err(adapter_err)?;
     let mut buf = Vec::new();
     for key in 0..a.keys {
@@ -608,7 +575,7 @@ fn settle_pending(
         let observed = read_version(a, session.as_mut(), key, &mut buf)?;
         oracle
             .settle(key, observed)
-            .map_err(|m| WorkerEnd::Violation(format!("after recovery: {m}")))?;
+            .map_err(|m| ChildEnd::Violation(format!("after recovery: {m}")))?;
     }
     Ok(())
 }
@@ -622,7 +589,7 @@ fn worker_thread(
     oracle: &ExpectedState,
     t: u64,
     threads: u64,
-) -> Result<(), WorkerEnd> {
+) -> Result<(), ChildEnd> {
     let mut session = engine.session().map_err(adapter_err)?;
     let stream = a.cycle.wrapping_mul(super::spec::KILL9_THREADS_MAX) + t;
     let mut rng = SplitMix64::new(hash(a.seed, 0x4B11_9002, stream));
@@ -661,14 +628,14 @@ fn read_op(
     s: &mut dyn crate::adapter::Session,
     oracle: &ExpectedState,
     rng: &mut SplitMix64,
-) -> Result<(), WorkerEnd> {
+) -> Result<(), ChildEnd> {
     let key = rng.below(a.keys);
     // Taken before the read: another thread may own this key and commit meanwhile.
     let before = oracle.state(key)?;
     let observed = read_version(a, s, key, &mut Vec::new())?;
     oracle
         .check_read(key, before, observed)
-        .map_err(|m| WorkerEnd::Violation(m.to_string()))
+        .map_err(|m| ChildEnd::Violation(m.to_string()))
 }
 
 /// The version `key` holds in the database (None: absent); a value that fails its own
@@ -678,12 +645,12 @@ fn read_version(
     s: &mut dyn crate::adapter::Session,
     key: u64,
     buf: &mut Vec<u8>,
-) -> Result<Option<u64>, WorkerEnd> {
+) -> Result<Option<u64>, ChildEnd> {
     if !s.get(&kv_key(b'k', key), buf).map_err(adapter_err)? {
         return Ok(None);
     }
     let version = verify_value(key, a.seed, buf)
-        .map_err(|e| WorkerEnd::Violation(format!("key {key}: {e}")))?;
+        .map_err(|e| ChildEnd::Violation(format!("key {key}: {e}")))?;
     Ok(Some(version))
 }
 
@@ -694,7 +661,7 @@ fn update_op(
     rng: &mut SplitMix64,
     value: &mut Vec<u8>,
     lane: Lane,
-) -> Result<(), WorkerEnd> {
+) -> Result<(), ChildEnd> {
     let n = 1 + rng.below(a.txn_keys.clamp(1, a.keys));
     let mut keys: Vec<u64> = (0..n).map(|_| lane.draw(rng, a.keys)).collect();
     keys.sort_unstable();
@@ -724,7 +691,7 @@ fn bank_op(
     s: &mut dyn crate::adapter::Session,
     rng: &mut SplitMix64,
     op: u64,
-) -> Result<(), WorkerEnd> {
+) -> Result<(), ChildEnd> {
     let n = accounts_n(a.keys);
     if op % BANK_SCAN_EVERY == BANK_SCAN_EVERY - 1 {
         let mut balances = vec![None; n as usize];
@@ -736,7 +703,7 @@ fn bank_op(
             }
         };
         s.scan(b"", usize::MAX, &mut visit).map_err(adapter_err)?;
-        check_bank(&balances, BALANCE_INITIAL * n as i64).map_err(WorkerEnd::Violation)?;
+        check_bank(&balances, BALANCE_INITIAL * n as i64).map_err(ChildEnd::Violation)?;
     }
     let from = rng.below(n);
     let to = (from + 1 + rng.below(n - 1)) % n;
@@ -759,5 +726,5 @@ fn bank_op(
         }
         Ok(())
     })
-    .map_err(|e| WorkerEnd::Error(adapter_err(e)))
+    .map_err(|e| ChildEnd::Error(adapter_err(e)))
 }

@@ -11,6 +11,7 @@
 //! Every runner returns a [`ChaosOutcome`]: named checks (see [`names`]), the crash cycles and
 //! the fault schedule, which [`execute`] puts into the report.
 
+pub mod child;
 pub mod crowd;
 pub mod inproc;
 pub mod kill9;

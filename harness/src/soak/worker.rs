@@ -8,7 +8,6 @@
 //! has one writer per key, and the thread knows its own keys exactly: reads and scans of them
 //! are checked exactly, reads of other lanes within the window of a concurrent writer.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -19,6 +18,7 @@ use hdrhistogram::Histogram;
 
 use super::stats::{encode_histogram, new_histogram, OpKind, Tick, OP_KINDS};
 use crate::adapter::{open_engine, AdapterError, Engine, EngineOptions, ErrorKind, Session};
+use crate::chaos::child::{report_end, say, ChildEnd};
 use crate::chaos::kill9::adapter_err;
 use crate::chaos::records::{record_index as key_index, record_key as kv_key};
 use crate::faults::rng::{hash, SplitMix64};
@@ -37,8 +37,6 @@ const SOAK_VALUE_BYTES_MIN: usize = 40;
 pub const SOAK_THREADS_MAX: u64 = 64;
 /// The child exits by itself after this long without being killed: the parent is gone.
 const CHILD_LIFE_MAX: Duration = Duration::from_secs(48 * 3600);
-const EXIT_VIOLATION: i32 = 3;
-const EXIT_ERROR: i32 = 4;
 
 /// Arguments of `harness worker soak` (hidden; started by `harness soak`).
 #[derive(Debug, Clone, clap::Args)]
@@ -63,37 +61,6 @@ pub struct SoakWorkerArgs {
     pub tick_ms: u64,
 }
 
-/// A finding that ends the child: a wrong read (exit 3) or an engine error (exit 4).
-enum End {
-    Violation(String),
-    Error(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for End {
-    fn from(e: E) -> End {
-        End::Error(e.into())
-    }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
-fn end_code(end: End) -> i32 {
-    match end {
-        End::Violation(v) => {
-            say(&format!("violation {v}"));
-            EXIT_VIOLATION
-        }
-        End::Error(e) => {
-            say(&format!("error {e:#}"));
-            EXIT_ERROR
-        }
-    }
-}
-
 /// What the threads share with the ticker: per kind, the histogram of the current tick and
 /// the count of checked observations.
 struct Shared {
@@ -107,11 +74,11 @@ struct Shared {
 pub fn worker_main(args: &SoakWorkerArgs) -> u8 {
     match worker(args) {
         Ok(()) => 0,
-        Err(end) => u8::try_from(end_code(end)).unwrap_or(1),
+        Err(end) => u8::try_from(report_end(end)).unwrap_or(1),
     }
 }
 
-fn worker(a: &SoakWorkerArgs) -> Result<(), End> {
+fn worker(a: &SoakWorkerArgs) -> Result<(), ChildEnd> {
     // Dies with the parent: a soak stopped by its user must not leave writers behind.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let oracle = ExpectedState::open(&a.oracle)?;
@@ -139,7 +106,7 @@ fn worker(a: &SoakWorkerArgs) -> Result<(), End> {
                 let lane = Lane { t, threads };
                 if let Err(end) = thread_main(a, engine.as_ref(), oracle, shared, lane) {
                     // The first finding ends the whole child: the parent reads one line.
-                    std::process::exit(end_code(end));
+                    std::process::exit(report_end(end));
                 }
             });
         }
@@ -237,7 +204,7 @@ fn thread_main(
     oracle: &ExpectedState,
     shared: &Shared,
     lane: Lane,
-) -> Result<(), End> {
+) -> Result<(), ChildEnd> {
     let mut session = engine.session().map_err(adapter_err)?;
     let stream = a.episode.wrapping_mul(SOAK_THREADS_MAX) + lane.t;
     let mut rng = SplitMix64::new(hash(a.seed, 0x50A4_0001, stream));
@@ -292,7 +259,7 @@ impl Op<'_> {
         s: &mut dyn Session,
         rng: &mut SplitMix64,
         shared: &Shared,
-    ) -> Result<(), End> {
+    ) -> Result<(), ChildEnd> {
         let key = rng.below(self.a.keys);
         let before = self.oracle.state(key)?;
         let observed = read_version(self.a.seed, s, key, &mut self.value)?;
@@ -309,7 +276,7 @@ impl Op<'_> {
         before: KeyState,
         observed: Option<u64>,
         what: &str,
-    ) -> Result<(), End> {
+    ) -> Result<(), ChildEnd> {
         let verdict = if self.lane.owns(key) {
             self.oracle
                 .check(key, observed, crate::oracle::CheckMode::Full)
@@ -317,7 +284,7 @@ impl Op<'_> {
         } else {
             check_foreign(self.oracle, key, before, observed)
         };
-        verdict.map_err(|m| End::Violation(format!("{what} of key {key}: {m}")))
+        verdict.map_err(|m| ChildEnd::Violation(format!("{what} of key {key}: {m}")))
     }
 
     /// A range read of up to [`SCAN_KEYS_MAX`] keys: every key it returns is checked, and
@@ -327,7 +294,7 @@ impl Op<'_> {
         s: &mut dyn Session,
         rng: &mut SplitMix64,
         shared: &Shared,
-    ) -> Result<(), End> {
+    ) -> Result<(), ChildEnd> {
         let keys = self.a.keys;
         let start = rng.below(keys);
         let end = (start + SCAN_KEYS_MAX).min(keys);
@@ -352,7 +319,7 @@ impl Op<'_> {
             .scan(&kv_key(b'k', start), count_max, &mut visit)
             .map_err(adapter_err)?;
         if let Some(k) = stray {
-            return Err(End::Violation(format!(
+            return Err(ChildEnd::Violation(format!(
                 "scan from key {start}: unexpected key {k:?}"
             )));
         }
@@ -369,7 +336,7 @@ impl Op<'_> {
             }
             let observed = match seen {
                 Some(Ok(v)) => Some(*v),
-                Some(Err(e)) => return Err(End::Violation(format!("scan: key {key}: {e}"))),
+                Some(Err(e)) => return Err(ChildEnd::Violation(format!("scan: key {key}: {e}"))),
                 None => None,
             };
             self.judge(key, *before, observed, "scan")?;
@@ -380,7 +347,7 @@ impl Op<'_> {
 
     /// Rewrites present keys of the lane (absent ones are left to inserts, so the key
     /// count stays where inserts and deletes balance).
-    fn update(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), End> {
+    fn update(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), ChildEnd> {
         let mut keys = self.draw_keys(rng);
         let mut present = Vec::with_capacity(keys.len());
         for &k in &keys {
@@ -414,7 +381,7 @@ impl Op<'_> {
 
     /// Inserts an absent key of the lane or deletes a present one: the key count stays near
     /// where the load left it (half the keys).
-    fn churn(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), End> {
+    fn churn(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), ChildEnd> {
         let key = self.lane.draw(rng, self.a.keys);
         if self.oracle.state(key)?.present {
             self.oracle.begin_delete(key)?;
@@ -433,7 +400,7 @@ impl Op<'_> {
 
     /// Writes and deletes lane keys in a transaction that then fails: nothing of it may
     /// show, which a read of each key checks at once.
-    fn rollback(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), End> {
+    fn rollback(&mut self, s: &mut dyn Session, rng: &mut SplitMix64) -> Result<(), ChildEnd> {
         let keys = self.draw_keys(rng);
         let (seed, value, oracle) = (self.a.seed, &mut self.value, self.oracle);
         let outcome = s.transaction(&mut |tx| {
@@ -452,9 +419,9 @@ impl Op<'_> {
         });
         match outcome {
             Err(e) if e.detail == ROLLBACK_MARK => {}
-            Err(e) => return Err(End::Error(adapter_err(e))),
+            Err(e) => return Err(ChildEnd::Error(adapter_err(e))),
             Ok(()) => {
-                return Err(End::Violation(
+                return Err(ChildEnd::Violation(
                     "a transaction whose body failed committed".into(),
                 ))
             }
@@ -512,13 +479,13 @@ fn read_version(
     s: &mut dyn Session,
     key: u64,
     buf: &mut Vec<u8>,
-) -> Result<Option<u64>, End> {
+) -> Result<Option<u64>, ChildEnd> {
     if !s.get(&kv_key(b'k', key), buf).map_err(adapter_err)? {
         return Ok(None);
     }
     verify_value(key, seed, buf)
         .map(Some)
-        .map_err(|e| End::Violation(format!("key {key}: {e}")))
+        .map_err(|e| ChildEnd::Violation(format!("key {key}: {e}")))
 }
 
 /// Resolves keys a killed child left in flight from what the recovered database shows.
@@ -526,7 +493,7 @@ fn settle_pending(
     a: &SoakWorkerArgs,
     engine: &dyn Engine,
     oracle: &ExpectedState,
-) -> Result<(), End> {
+) -> Result<(), ChildEnd> {
     let mut session = engine.session().map_err(adapter_err)?;
     let mut buf = Vec::new();
     for key in 0..a.keys {
@@ -536,7 +503,7 @@ fn settle_pending(
         let observed = read_version(a.seed, session.as_mut(), key, &mut buf)?;
         oracle
             .settle(key, observed)
-            .map_err(|m| End::Violation(format!("after recovery: {m}")))?;
+            .map_err(|m| ChildEnd::Violation(format!("after recovery: {m}")))?;
     }
     Ok(())
 }
