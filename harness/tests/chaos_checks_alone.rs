@@ -110,3 +110,13 @@ fn a_recovery_bound_of_nothing_fails_recovery_time_bound() -> Result<()> {
         detail: "bound 0.0 ms",
     })
 }
+
+#[test]
+fn bulk_deletes_of_small_values_fail_free_list_beyond_one_trunk() -> Result<()> {
+    // 300 keys of 100 bytes: a bulk delete frees a few pages, never a second trunk's worth.
+    prove(&Case {
+        faults: "bulk_delete_every = 5\n[power_loss]\ncycles = 3\npresets = [\"sqlite\"]\n",
+        check: "free_list_beyond_one_trunk",
+        detail: "bulk deletes never grew the free list to two trunk pages",
+    })
+}

@@ -24,6 +24,7 @@
 //! | `eio_fault_fired`            | `chaos_checks_alone`: `an_eio_on_reads_the_cache_absorbs_fails_eio_fault_fired`           |
 //! | `read_faults_fired`          | `chaos_checks_alone`: `latent_errors_past_the_end_of_the_file_fail_read_faults_fired`     |
 //! | `concurrent_writers`         | here: `group-commit-early-ack` on `faults/power-loss-concurrent`, rig synced, no bank     |
+//! | `free_list_beyond_one_trunk` | `chaos_checks_alone`: `bulk_deletes_of_small_values_fail_free_list_beyond_one_trunk`      |
 //!
 //! Each case here also runs the same scenario, seed and overrides without its bug or hook,
 //! and that run must pass every check: the failure is the bug's, not the configuration's.

@@ -130,9 +130,7 @@ pub fn run_power_loss(ctx: &Ctx, pl: &PowerLossSpec) -> Result<ChaosOutcome> {
     }
     finish_off_mode(&mut rig, pl.cycles);
     finish_normal_mode(&mut rig, pl.cycles);
-    let trunks = rig.free_trunks_max;
-    let note = format!("the free list reached {trunks} trunk pages at most");
-    rig.out.tally.note(names::INTEGRITY, note);
+    judge_free_list(&mut rig);
     Ok(rig.out)
 }
 
@@ -224,6 +222,25 @@ fn preset_name(p: CrashPreset) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// The free list's reach: noted on the integrity check; with bulk deletes it must span
+/// several trunk pages, else those deletes tested nothing.
+fn judge_free_list(rig: &mut Rig) {
+    let (trunks, pages) = (rig.free_trunks_max, rig.free_pages_max);
+    let note = format!("the free list reached {pages} pages on {trunks} trunk pages at most");
+    rig.out.tally.note(names::INTEGRITY, note);
+    if rig.cfg.bulk_delete_every == 0 {
+        return;
+    }
+    if trunks >= 2 {
+        rig.out.tally.pass(names::FREE_LIST_TRUNKS, 1);
+        let note = format!("the free list spanned up to {trunks} trunk pages");
+        rig.out.tally.note(names::FREE_LIST_TRUNKS, note);
+    } else {
+        let d = format!("bulk deletes never grew the free list to two trunk pages (at most {trunks}, {pages} free pages)");
+        rig.out.tally.fail(names::FREE_LIST_TRUNKS, d);
+    }
 }
 
 /// The control of Off mode: a power loss loses acknowledged writes, which is what the mode

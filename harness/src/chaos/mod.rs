@@ -72,6 +72,9 @@ pub mod names {
     /// `[faults] writers`: every concurrent writer's acknowledged commit survived each power
     /// loss, and nothing it never began appeared.
     pub const CONCURRENT_WRITERS: &str = "concurrent_writers";
+    /// `[faults] bulk_delete_every`: some integrity check saw the free list span two or more
+    /// trunk pages (else the bulk deletes never tested a long free list).
+    pub const FREE_LIST_TRUNKS: &str = "free_list_beyond_one_trunk";
 }
 
 /// Failure details kept per check; the rest are counted.

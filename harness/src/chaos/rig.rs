@@ -60,6 +60,9 @@ const NORMAL_IDLE_SLACK_MS: u64 = 250;
 /// more than the commits between two recoveries of any scenario; past it the oldest half is
 /// forgotten, which only leaves their keys unchecked.
 const KV_LOG_MAX: usize = 1 << 20;
+/// Keys one bulk delete covers at most: with values of a few pages each, thousands of freed
+/// pages, more than one trunk page of the smallest page size lists (1017).
+const BULK_DELETE_KEYS_MAX: u64 = 4096;
 const SALT_WORKLOAD: u64 = 0xC4A0_5001;
 const SALT_STORAGE: u64 = 0xC4A0_5002;
 
@@ -83,6 +86,8 @@ pub struct RigConfig {
     pub rollback_per_mille: u32,
     /// Writes that delete their key instead, per 1000.
     pub delete_per_mille: u32,
+    /// Every this many commits, a commit deletes a run of keys (0: never).
+    pub bulk_delete_every: u64,
     /// Verified range scans per 1000 commits.
     pub scan_per_mille: u32,
     /// Longest value: each put draws its length in `value_bytes..=value_bytes_max` (skewed
@@ -134,6 +139,7 @@ impl RigConfig {
             read_per_mille: spec.read_per_mille,
             rollback_per_mille: spec.rollback_per_mille,
             delete_per_mille: spec.delete_per_mille,
+            bulk_delete_every: spec.bulk_delete_every,
             scan_per_mille: spec.scan_per_mille,
             value_bytes_max: spec.value_bytes_max.clamp(value_bytes, RIG_VALUE_BYTES_MAX),
             wal_checkpoint_bytes: spec.wal_checkpoint_bytes,
@@ -257,6 +263,8 @@ pub struct Rig {
     pub lost_commits_max: u64,
     /// Most free-list trunk pages any integrity check saw (over one: the list spans pages).
     pub free_trunks_max: u64,
+    /// Most free pages any integrity check saw.
+    pub free_pages_max: u64,
     /// A write meant for the main file was misdirected (see `main_file_misdirected`).
     main_misdirected: bool,
     /// Live reads that returned an older version from a page a misdirected write missed.
@@ -370,6 +378,7 @@ impl Rig {
             lost_commits: 0,
             lost_commits_max: 0,
             free_trunks_max: 0,
+            free_pages_max: 0,
             main_misdirected: false,
             stale_reads: 0,
             schedule_taken: 0,
@@ -455,13 +464,20 @@ impl Rig {
         if self.rng.below(1000) < u64::from(self.cfg.rollback_per_mille) {
             return self.rollback_step();
         }
-        let keys = self.draw_keys();
+        let every = self.cfg.bulk_delete_every;
+        let bulk = every > 0 && self.seq % every == every - 1;
+        let keys = if bulk {
+            self.bulk_keys()
+        } else {
+            self.draw_keys()
+        };
         // Per key: the version written, or `None` for a delete.
         let mut versions = Vec::with_capacity(keys.len());
         for &k in &keys {
             // Drawn only when deletes are on: a seed's stream stays what it was without them.
-            let delete = self.cfg.delete_per_mille > 0
-                && self.rng.below(1000) < u64::from(self.cfg.delete_per_mille);
+            let delete = bulk
+                || self.cfg.delete_per_mille > 0
+                    && self.rng.below(1000) < u64::from(self.cfg.delete_per_mille);
             if delete {
                 self.oracle.begin_delete(k)?;
                 versions.push(None);
@@ -504,6 +520,20 @@ impl Rig {
         let writes = keys.iter().zip(versions);
         let writes = writes.map(|(&key, &version)| KvWrite { seq, key, version });
         self.kv_log.extend(writes);
+    }
+
+    /// The present, settled keys of a run of up to [`BULK_DELETE_KEYS_MAX`] from a drawn
+    /// start: one commit deletes them all.
+    fn bulk_keys(&mut self) -> Vec<u64> {
+        let start = self.rng.below(self.cfg.keys_n);
+        let end = (start + BULK_DELETE_KEYS_MAX).min(self.cfg.keys_n);
+        (start..end)
+            .filter(|&k| {
+                self.oracle
+                    .state(k)
+                    .is_ok_and(|s| s.present && !s.pending_put && !s.pending_delete)
+            })
+            .collect()
     }
 
     fn draw_keys(&mut self) -> Vec<u64> {
@@ -1311,6 +1341,7 @@ impl Rig {
         }
         if let Ok(r) = &report {
             self.free_trunks_max = self.free_trunks_max.max(r.free_trunks);
+            self.free_pages_max = self.free_pages_max.max(r.pages_free);
         }
         match report {
             Ok(r) if r.is_ok() => self.out.tally.pass(names::INTEGRITY, 1),

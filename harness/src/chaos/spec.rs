@@ -13,6 +13,8 @@
 //! page_size = 4096                    # in-process engine page size (optional)
 //! cache_bytes = 131072                # in-process engine cache (optional)
 //! delete_per_mille = 0                # writes that delete their key, per 1000
+//! bulk_delete_every = 0               # every Nth commit deletes a run of up to 4096 keys
+//!                                     # at once (free lists over several trunk pages)
 //! scan_per_mille = 0                  # verified range/prefix scans per 1000 commits
 //! value_bytes_max = 0                 # values drawn up to this long (0: the fixed size)
 //! checkpoint_every = 0                # explicit checkpoint every N commits (0: never)
@@ -136,6 +138,11 @@ pub struct FaultsSection {
     /// Writes that delete their key instead, per 1000.
     #[serde(default)]
     pub delete_per_mille: u32,
+    /// Every this many commits, one commit deletes every present key of a run of up to
+    /// `BULK_DELETE_KEYS_MAX` keys (0: never): it frees pages by the thousand, so the free
+    /// list spans several trunk pages (check `free_list_beyond_one_trunk`).
+    #[serde(default)]
+    pub bulk_delete_every: u64,
     /// Verified range and prefix scans per 1000 commits.
     #[serde(default)]
     pub scan_per_mille: u32,
