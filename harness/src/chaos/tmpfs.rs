@@ -55,9 +55,7 @@ impl Drop for Mounted {
 }
 
 fn key(i: u64) -> [u8; 9] {
-    let mut k = [b'k'; 9];
-    k[1..].copy_from_slice(&i.to_be_bytes());
-    k
+    super::records::record_key(b'k', i)
 }
 
 /// The effective user is root (`/proc/self` belongs to the process's effective uid).
