@@ -5,6 +5,8 @@
 
 use std::io::Write as _;
 
+use crate::faults::rng::SplitMix64;
+
 /// Exit status of a child that saw the engine answer wrongly.
 pub const EXIT_VIOLATION: i32 = 3;
 /// Exit status of a child whose operation failed.
@@ -44,5 +46,31 @@ pub fn report_end(end: ChildEnd) -> i32 {
             say(&format!("error {e:#}"));
             EXIT_ERROR
         }
+    }
+}
+
+/// The keys one writer thread of a child owns, `k % threads == t`: each key has one writer,
+/// so the expected state tracks one write in flight per key, and the thread knows its own
+/// keys exactly.
+#[derive(Debug, Clone, Copy)]
+pub struct Lane {
+    pub t: u64,
+    pub threads: u64,
+}
+
+impl Lane {
+    /// A random key of this lane (any key when the lane is empty).
+    pub fn draw(self, rng: &mut SplitMix64, keys: u64) -> u64 {
+        let owned = keys.saturating_sub(self.t).div_ceil(self.threads);
+        if owned == 0 {
+            return rng.below(keys);
+        }
+        self.t + self.threads * rng.below(owned)
+    }
+
+    /// True when `key` is this lane's.
+    #[must_use]
+    pub fn owns(self, key: u64) -> bool {
+        key % self.threads == self.t
     }
 }

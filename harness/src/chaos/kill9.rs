@@ -20,7 +20,7 @@ use anyhow::{anyhow, Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::child::{report_end, say, ChildEnd, EXIT_VIOLATION};
+use super::child::{report_end, say, ChildEnd, Lane, EXIT_VIOLATION};
 use super::spec::Kill9Spec;
 use super::{judge_recovery, names, nanos, ChaosOutcome, FaultsSection};
 use crate::adapter::{open_engine, EngineOptions};
@@ -603,24 +603,6 @@ fn worker_thread(
         }
     }
     Ok(())
-}
-
-/// The keys one writer thread owns: `k % threads == t`.
-#[derive(Debug, Clone, Copy)]
-struct Lane {
-    t: u64,
-    threads: u64,
-}
-
-impl Lane {
-    /// A random key of this lane (any key when the lane is empty).
-    fn draw(self, rng: &mut SplitMix64, keys: u64) -> u64 {
-        let owned = keys.saturating_sub(self.t).div_ceil(self.threads);
-        if owned == 0 {
-            return rng.below(keys);
-        }
-        self.t + self.threads * rng.below(owned)
-    }
 }
 
 fn read_op(

@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 
 use super::stats::{encode_histogram, new_histogram, OpKind, Tick, OP_KINDS};
 use crate::adapter::{open_engine, AdapterError, Engine, EngineOptions, ErrorKind, Session};
-use crate::chaos::child::{report_end, say, ChildEnd};
+use crate::chaos::child::{report_end, say, ChildEnd, Lane};
 use crate::chaos::kill9::adapter_err;
 use crate::chaos::records::{record_index as key_index, record_key as kv_key};
 use crate::faults::rng::{hash, SplitMix64};
@@ -151,27 +151,6 @@ fn ticker(a: &SoakWorkerArgs, engine: &dyn Engine, shared: &Shared, started: Ins
             Ok(json) => say(&format!("tick {json}")),
             Err(e) => say(&format!("error tick: {e}")),
         }
-    }
-}
-
-/// The keys one writer thread owns: `k % threads == t`.
-#[derive(Debug, Clone, Copy)]
-struct Lane {
-    t: u64,
-    threads: u64,
-}
-
-impl Lane {
-    fn draw(self, rng: &mut SplitMix64, keys: u64) -> u64 {
-        let owned = keys.saturating_sub(self.t).div_ceil(self.threads);
-        if owned == 0 {
-            return rng.below(keys);
-        }
-        self.t + self.threads * rng.below(owned)
-    }
-
-    fn owns(self, key: u64) -> bool {
-        key % self.threads == self.t
     }
 }
 
