@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves `harness compare` in both directions on this machine:
-#  1. a deliberate 10% slowdown of the commit path (HARNESS_COMMIT_DELAY_NS, sized from the
+#  1. a deliberate slowdown of the commit path, 10% by default (SLOWDOWN_PCT; HARNESS_COMMIT_DELAY_NS, sized from the
 #     baseline's own per-commit time) is reported as a confirmed regression (exit 3);
 #  2. the same build compared with itself SELF_COMPARES times raises no alarm.
 # Runs are interleaved (baseline, candidate, baseline, ...) so drift hits both sides alike.
@@ -26,8 +26,9 @@ run() { # history-file [delay-ns]
 # The slowdown: a tenth of the baseline's median time per commit.
 run "$out/probe.ndjson"
 ops_s=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['engines'][0]['phases'][1]['ops_per_s'])" "$out/probe.ndjson")
-delay=$(python3 -c "import sys; print(int(1e9 / float(sys.argv[1]) * 0.10))" "$ops_s")
-echo "compare-selftest: baseline $ops_s commits/s, slowdown $delay ns per commit (10%)"
+pct="${SLOWDOWN_PCT:-10}"
+delay=$(python3 -c "import sys; print(int(1e9 / float(sys.argv[1]) * float(sys.argv[2]) / 100))" "$ops_s" "$pct")
+echo "compare-selftest: baseline $ops_s commits/s, slowdown $delay ns per commit ($pct%)"
 for _ in $(seq "$reps"); do
   run "$out/base.ndjson"
   run "$out/slow.ndjson" "$delay"
@@ -37,10 +38,10 @@ set +e
 code=$?
 set -e
 if [ "$code" != 3 ]; then
-  echo "compare-selftest: FAILED: a 10% slowdown was not a confirmed regression (exit $code)"
+  echo "compare-selftest: FAILED: a $pct% slowdown was not a confirmed regression (exit $code)"
   exit 1
 fi
-echo "compare-selftest: the 10% slowdown is a confirmed regression"
+echo "compare-selftest: the $pct% slowdown is a confirmed regression"
 
 alarms=0
 for s in $(seq "$selfs"); do
