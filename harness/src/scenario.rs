@@ -133,8 +133,9 @@ pub struct Scenario {
     pub fsync_delay_us: u64,
 }
 
+/// For `skip_serializing_if` on counts that default to zero (here and in reports).
 #[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_zero_u64(n: &u64) -> bool {
+pub(crate) fn is_zero_u64(n: &u64) -> bool {
     *n == 0
 }
 

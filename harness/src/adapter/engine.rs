@@ -211,9 +211,7 @@ impl Engine for OurEngine {
     fn counters(&self) -> Option<super::EngineCounters> {
         let m = self.db.as_ref()?.metrics();
         Some(super::EngineCounters {
-            commits: m.commits,
             fsyncs: m.fsyncs,
-            checkpoints: m.checkpoints,
             cache_bytes: m.cache_bytes,
         })
     }

@@ -140,9 +140,7 @@ pub trait Engine: Send + Sync {
 /// Counters an engine keeps about itself since it was opened (soaks chart them per second).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineCounters {
-    pub commits: u64,
     pub fsyncs: u64,
-    pub checkpoints: u64,
     /// Bytes the page cache holds now (memory the engine is allowed to keep).
     pub cache_bytes: u64,
 }

@@ -38,11 +38,6 @@ pub use ratio::compute_ratios;
 pub use sample::demo_report;
 pub use time::{git_rev_short, rfc3339_utc};
 
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 /// Version of the report.json schema; bumped on any incompatible change.
 /// Additive changes (new optional fields) do not bump it.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -133,7 +128,7 @@ pub struct PhaseReport {
     #[serde(default)]
     pub threads: usize,
     /// Records the phase ran over, in a scenario with `record_counts` (0 otherwise).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::scenario::is_zero_u64")]
     pub keys: u64,
     /// Operations completed in the phase, all kinds, errors included.
     pub ops: u64,

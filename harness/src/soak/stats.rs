@@ -94,7 +94,6 @@ pub struct Tick {
     pub wal_bytes: u64,
     /// The engine's fsync counter since the child opened it (None: the engine keeps none).
     pub fsyncs: Option<u64>,
-    pub checkpoints: Option<u64>,
     /// Bytes the engine's page cache holds (None: the engine does not say).
     pub cache_bytes: Option<u64>,
     /// Reads and scans checked against the expected state during the tick.

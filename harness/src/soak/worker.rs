@@ -140,7 +140,6 @@ fn ticker(a: &SoakWorkerArgs, engine: &dyn Engine, shared: &Shared, started: Ins
             file_bytes: disk_bytes.saturating_sub(wal_bytes),
             wal_bytes,
             fsyncs: counters.map(|c| c.fsyncs),
-            checkpoints: counters.map(|c| c.checkpoints),
             cache_bytes: counters.map(|c| c.cache_bytes),
             reads_checked: shared.reads_checked.swap(0, Ordering::Relaxed),
             scans_checked: shared.scans_checked.swap(0, Ordering::Relaxed),
