@@ -324,10 +324,13 @@ impl Shared {
     }
 
     /// The steps of a WAL reset after the new header is written: truncate the WAL if it
-    /// grew past twice the checkpoint threshold, then make the header durable.
+    /// grew past its bound ([`WAL_BOUND_FACTOR`] times the checkpoint threshold), then make
+    /// the header durable. Below the bound the file is reused: overwriting blocks in place
+    /// spares the file system freeing and allocating them again every generation, which a
+    /// load of large commits (each past twice the threshold) otherwise paid on every one.
     fn finish_reset(&self, w: &mut WriterState) -> Result<()> {
         let len = self.wal.len().map_err(|e| Error::io("wal reset", e))?;
-        if len > self.opts.wal_checkpoint_bytes.saturating_mul(2) {
+        if len > self.wal_bytes_bound() {
             w.wal_allocated = 0;
             self.wal
                 .set_len(WAL_HEADER_LEN)

@@ -412,7 +412,11 @@ impl Shared {
             .max(len)
             .next_multiple_of(WAL_GROW_BYTES)
             .min(self.opts.wal_bytes_max.max(end));
-        match self.zero_fill_wal(len, target) {
+        // Only the space past the frames is zero-filled: the frames themselves are written
+        // next, and zeroing them first doubled the WAL bytes of every large commit (a
+        // shuffled bulk load writes a frame per key). Until then `len..end` reads as zeros,
+        // which recovery takes for the end of the log, exactly like the fill.
+        match self.zero_fill_wal(len.max(end), target) {
             Ok(()) => {}
             // Too little space to grow ahead: let the frames claim exactly what they need
             // (they fail on their own if even that is missing).
