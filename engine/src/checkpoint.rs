@@ -88,6 +88,12 @@ impl Shared {
         (self.opts.wal_checkpoint_bytes).saturating_mul(WAL_BOUND_FACTOR)
     }
 
+    /// How far the WAL file may be grown with zeros ahead of its frames: to its bound, so
+    /// the file passes the bound only by the frames of the transaction that crossed it.
+    pub(crate) fn wal_grow_limit(&self) -> u64 {
+        self.wal_bytes_bound().min(self.opts.wal_bytes_max)
+    }
+
     /// Run by a writer that found the WAL past its bound, before its transaction, with the
     /// lock order of every checkpoint (serial, then writer). A checkpoint that cannot
     /// restart the WAL because a reader needs it returns at once and the WAL grows (the

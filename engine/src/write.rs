@@ -408,10 +408,11 @@ impl Shared {
             return Ok(());
         }
         let len = self.wal.len().map_err(|e| Error::io("wal grow", e))?;
+        // Never grown ahead past the WAL's bound: only frames may take the file beyond it.
         let target = end
             .max(len)
             .next_multiple_of(WAL_GROW_BYTES)
-            .min(self.opts.wal_bytes_max.max(end));
+            .min(self.wal_grow_limit().max(end));
         // Only the space past the frames is zero-filled: the frames themselves are written
         // next, and zeroing them first doubled the WAL bytes of every large commit (a
         // shuffled bulk load writes a frame per key). Until then `len..end` reads as zeros,
@@ -509,13 +510,13 @@ impl Shared {
     /// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
     /// failed fsync has poisoned the database already.
     fn maybe_checkpoint(&self) {
-        let Some((frames_bytes, headroom)) = self.writer.try_lock().map(|w| {
+        let Some((frames_bytes, headroom, end)) = self.writer.try_lock().map(|w| {
             let end = wal::frame_offset(w.lsn - w.generation_lsn, self.page_size);
-            (self.wal_bytes(&w), w.wal_allocated.saturating_sub(end))
+            (self.wal_bytes(&w), w.wal_allocated.saturating_sub(end), end)
         }) else {
             return;
         };
-        if headroom < WAL_GROW_AHEAD_BYTES {
+        if headroom < WAL_GROW_AHEAD_BYTES && end + WAL_GROW_BYTES <= self.wal_grow_limit() {
             self.ask_background(|bg| bg.grow_requested = true);
         }
         let threshold = self.opts.wal_checkpoint_bytes;
@@ -566,7 +567,7 @@ impl Shared {
             }
             let start = len.max(w.wal_allocated);
             let target = (start + 1).next_multiple_of(WAL_GROW_BYTES);
-            if target > self.opts.wal_bytes_max {
+            if target > self.wal_grow_limit() {
                 return Ok(());
             }
             self.zero_fill_wal(start, target)?;

@@ -28,16 +28,20 @@ fn hammer(threads: u64) -> TestResult {
         ..Options::default()
     };
     let db = Arc::new(Database::open(dir.path().join("db"), opts)?);
+    let wal_path = dir.path().join("db-wal");
     let mut tx = db.begin_write()?;
     let t = tx.create_table("kv")?;
     tx.commit()?;
     let stop = Arc::new(AtomicBool::new(false));
     let wal_max = Arc::new(AtomicU64::new(0));
+    let wal_file_max = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     std::thread::scope(|s| -> TestResult {
         let monitor = s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 wal_max.fetch_max(db.metrics().wal_bytes, Ordering::Relaxed);
+                let len = std::fs::metadata(&wal_path).map_or(0, |m| m.len());
+                wal_file_max.fetch_max(len, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
@@ -71,6 +75,16 @@ fn hammer(threads: u64) -> TestResult {
             max <= bound,
             "{threads} threads: WAL generation reached {max} bytes, bound {bound} ({commits} commits, {} checkpoints)",
             m.checkpoints
+        );
+        // The file too: zeros grown ahead of the frames stop at the bound.
+        let file_max = wal_file_max.load(Ordering::Relaxed);
+        assert!(
+            file_max <= bound,
+            "{threads} threads: the WAL file reached {file_max} bytes, bound {bound}"
+        );
+        assert!(
+            file_max > 0,
+            "{threads} threads: the WAL file was never seen"
         );
         assert!(
             m.checkpoints > 0,
