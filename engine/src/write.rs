@@ -41,6 +41,8 @@ pub struct WriteTxn {
     meta: Meta,
     snap: u64,
     failed: bool,
+    /// Where the last put landed (see [`btree::InsertHint`]).
+    hint: btree::InsertHint,
 }
 
 impl std::fmt::Debug for WriteTxn {
@@ -71,6 +73,7 @@ impl WriteTxn {
             meta,
             snap,
             failed: false,
+            hint: btree::InsertHint::default(),
         })
     }
 
@@ -116,6 +119,7 @@ impl WriteTxn {
             Err(Error::TableNotFound { .. }) => {}
             Err(e) => return Err(e),
         }
+        self.hint.clear(); // the new root may be a page the hint's table freed
         self.mutate(|tx| {
             let root = btree::create(tx)?;
             btree::insert(tx, CATALOG_ROOT, name.as_bytes(), &root.to_le_bytes())?;
@@ -140,6 +144,7 @@ impl WriteTxn {
     /// [`Error::TableNotFound`]; I/O errors; corruption.
     pub fn drop_table(&mut self, name: &str) -> Result<()> {
         let table = self.table(name)?;
+        self.hint.clear(); // the hint's pages may be this table's
         self.mutate(|tx| {
             btree::destroy(tx, table.root())?;
             btree::delete(tx, CATALOG_ROOT, name.as_bytes())?;
@@ -165,7 +170,10 @@ impl WriteTxn {
                 max: VALUE_BYTES_MAX,
             });
         }
-        self.mutate(|tx| btree::insert(tx, table.root(), key, value).map(|_| ()))
+        let mut hint = std::mem::take(&mut self.hint);
+        let put = self.mutate(|tx| btree::insert_hinted(tx, &mut hint, table.root(), key, value));
+        self.hint = hint;
+        put.map(|_| ())
     }
 
     /// Deletes `key`; true when it existed.
@@ -176,6 +184,7 @@ impl WriteTxn {
         if key.len() > KEY_BYTES_MAX {
             return Ok(false);
         }
+        self.hint.clear(); // a delete may merge pages
         self.mutate(|tx| btree::delete(tx, table.root(), key))
     }
 

@@ -7,7 +7,9 @@ use super::node::{
     self, branch_cell_len, choose_split, encode_branch_cell, encode_leaf_cell, leaf_cell_len,
     separator, write_node, CellList, Fill, Node, NodeKind, Value,
 };
-use super::{check_key, check_value, descend, needs_overflow, overflow, Path, DEPTH_MAX};
+use super::{
+    check_key, check_value, descend, needs_overflow, overflow, InsertHint, Path, DEPTH_MAX,
+};
 
 /// Stores `value` under `key`. Returns true when it replaced an existing value.
 ///
@@ -20,9 +22,30 @@ pub(crate) fn insert(
     key: &[u8],
     value: &[u8],
 ) -> Result<bool> {
+    insert_hinted(tx, &mut InsertHint::default(), root, key, value)
+}
+
+/// [`insert`], starting at the leaf `hint` remembers when it covers `key`, and leaving in
+/// `hint` the path taken (cleared when the insert split a page).
+///
+/// # Errors
+/// As [`insert`].
+pub(crate) fn insert_hinted(
+    tx: &mut impl PageWrite,
+    hint: &mut InsertHint,
+    root: PageNo,
+    key: &[u8],
+    value: &[u8],
+) -> Result<bool> {
     check_key(key)?;
     check_value(value)?;
-    let path = descend(tx, root, key)?;
+    // No assertion compares the hinted leaf with a fresh descent: in a hostile file whose
+    // separators are out of order the two may differ, and that must not panic (the
+    // integrity check reports such a tree).
+    let path = match hint.path_for(root, key) {
+        Some(path) => path,
+        None => hint.descend(tx, root, key)?,
+    };
     let cell_value = if needs_overflow(tx.body_len(), key.len(), value.len()) {
         Value::Overflow {
             len: value.len(),
@@ -33,6 +56,7 @@ pub(crate) fn insert(
     };
     let put = leaf_put(tx, path.leaf, key, &cell_value)?;
     if let Some(idx) = put.split_at {
+        hint.clear();
         split_leaf(tx, &path, idx, key, &cell_value)?;
     }
     if let Some((head, len)) = put.old_chain {

@@ -252,14 +252,17 @@ fn run_ops(page_size: usize, prefix_len: usize, ops: &[Op]) -> Result<()> {
     let mut tx = MemPages::new(page_size);
     let root = create(&mut tx)?;
     let mut model = BTreeMap::new();
+    // Inserts go through the hint as a write transaction's do, cleared before deletes.
+    let mut hint = super::InsertHint::default();
     for op in ops {
         match op {
             Op::Insert(k, len, seed) => {
                 let (k, v) = (shape(prefix_len, k), value_of(*len, *seed));
-                let replaced = insert(&mut tx, root, &k, &v)?;
+                let replaced = super::insert_hinted(&mut tx, &mut hint, root, &k, &v)?;
                 assert_eq!(replaced, model.insert(k, v).is_some());
             }
             Op::Delete(k) => {
+                hint.clear();
                 let k = shape(prefix_len, k);
                 assert_eq!(delete(&mut tx, root, &k)?, model.remove(&k).is_some());
             }
@@ -315,8 +318,9 @@ fn key24(i: u64) -> Vec<u8> {
 fn build(page_size: usize, order: &[u64]) -> Result<(MemPages, PageNo)> {
     let mut tx = MemPages::new(page_size);
     let root = create(&mut tx)?;
+    let mut hint = super::InsertHint::default();
     for &i in order {
-        insert(&mut tx, root, &key24(i), &value_of(150, i as u8))?;
+        super::insert_hinted(&mut tx, &mut hint, root, &key24(i), &value_of(150, i as u8))?;
     }
     Ok((tx, root))
 }
@@ -594,10 +598,15 @@ fn exercise(tx: &mut MemPages, root: PageNo, rng: &mut StdRng) {
         let lower = Bound::Included(key24(rng.random_range(0..3_000)));
         let _ = scan(tx, root, lower, Bound::Excluded(key24(2_000)), reverse);
     }
+    let mut hint = super::InsertHint::default();
     for _ in 0..30 {
-        let k = key24(rng.random_range(0..3_100));
-        let len = [0, 150, 1_500, 12_000][rng.random_range(0..4)];
-        let _ = insert(tx, root, &k, &value_of(len, 1));
+        // Runs of nearby keys, so the hint is taken over damaged pages too.
+        let base = rng.random_range(0..3_100);
+        for k in base..base + 4 {
+            let len = [0, 150, 1_500, 12_000][rng.random_range(0..4)];
+            let _ = super::insert_hinted(tx, &mut hint, root, &key24(k), &value_of(len, 1));
+        }
+        hint.clear();
         let _ = delete(tx, root, &key24(rng.random_range(0..3_100)));
     }
     let _ = check(tx, root, &mut |_, _| Ok(()));
