@@ -199,13 +199,13 @@ fn descend(tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Path> {
     descend_noting(tx, root, key, |_, _| Ok(()))
 }
 
-/// [`descend`], showing `note` each branch and the child index taken there.
+/// [`descend`], showing `on_branch` each branch and the child index taken there.
 #[inline]
 fn descend_noting(
     tx: &impl PageRead,
     root: PageNo,
     key: &[u8],
-    mut note: impl FnMut(&Node<'_>, usize) -> Result<()>,
+    mut on_branch: impl FnMut(&Node<'_>, usize) -> Result<()>,
 ) -> Result<Path> {
     let mut path = Path {
         levels: [(0, 0); DEPTH_MAX],
@@ -226,7 +226,7 @@ fn descend_noting(
             }
             NodeKind::Branch => {
                 let idx = node.child_index(key)?;
-                note(&node, idx)?;
+                on_branch(&node, idx)?;
                 path.levels[depth] = (no, idx);
                 path.len = depth + 1;
                 path.rightmost &= idx == node.count;
