@@ -7,9 +7,7 @@ use super::node::{
     self, branch_cell_len, choose_split, encode_branch_cell, encode_leaf_cell, leaf_cell_len,
     separator, write_node, CellList, Fill, Node, NodeKind, Value,
 };
-use super::{
-    check_key, check_value, descend, needs_overflow, overflow, InsertHint, Path, DEPTH_MAX,
-};
+use super::{check_key, check_value, needs_overflow, overflow, InsertHint, Path, DEPTH_MAX};
 
 /// Stores `value` under `key`. Returns true when it replaced an existing value.
 ///
