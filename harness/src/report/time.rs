@@ -43,19 +43,21 @@ fn civil_from_days(days_since_epoch: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// `git rev-parse --short HEAD` in the current directory, or "unknown" when git is missing,
-/// fails, or prints something that is not a hash.
+/// The commit this binary was built from (recorded by `build.rs`); failing that, `git
+/// rev-parse --short HEAD` in the current directory; "unknown" when neither gives a hash.
+/// The build's commit comes first because a pinned binary (a soak's, a copied one) may run
+/// long after HEAD has moved. Uncommitted changes are not recorded.
 pub fn git_rev_short() -> String {
+    if let Some(rev) = option_env!("HARNESS_BUILD_REV").filter(|r| is_rev(r)) {
+        return rev.to_string();
+    }
     let output = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output();
     match output {
         Ok(out) if out.status.success() => {
             let rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            let is_hash = !rev.is_empty()
-                && rev.len() <= GIT_REV_LENGTH_MAX
-                && rev.chars().all(|c| c.is_ascii_hexdigit());
-            if is_hash {
+            if is_rev(&rev) {
                 rev
             } else {
                 "unknown".to_string()
@@ -63,6 +65,10 @@ pub fn git_rev_short() -> String {
         }
         _ => "unknown".to_string(),
     }
+}
+
+fn is_rev(rev: &str) -> bool {
+    !rev.is_empty() && rev.len() <= GIT_REV_LENGTH_MAX && rev.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
