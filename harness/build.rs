@@ -21,14 +21,14 @@ fn main() {
         return;
     };
     // Rebuild when HEAD moves: HEAD itself (a checkout), the branch it names (a commit) and
-    // packed refs.
-    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        git_dir.join("packed-refs").display()
-    );
+    // packed refs. Only files that exist are named: cargo reruns a build script on every
+    // build for a path that is missing.
+    let mut watched = vec![git_dir.join("HEAD"), git_dir.join("packed-refs")];
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed={}", git_dir.join(branch).display());
+        watched.push(git_dir.join(branch));
+    }
+    for path in watched.iter().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
     if let Some(rev) = git(&["rev-parse", "--short", "HEAD"]) {
         println!("cargo:rustc-env=HARNESS_BUILD_REV={rev}");
