@@ -141,6 +141,16 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     if let Some(faults) = &req.scenario.faults {
         return crate::chaos::execute(req, faults);
     }
+    // Refused before any engine runs, not when the first peer opens minutes later.
+    if req.scenario.fsync_delay_us > 0 {
+        let ours = |e: &String| e == "engine" || e.starts_with("engine-");
+        if let Some(peer) = req.engines.iter().find(|e| !ours(e)) {
+            anyhow::bail!(
+                "fsync_delay_us applies to our engine only, not `{peer}`: run this scenario \
+                 without `--engine all` or a peer engine"
+            );
+        }
+    }
     std::fs::create_dir_all(&req.out_dir)
         .with_context(|| format!("creating {}", req.out_dir.display()))?;
     let config = serde_json::to_value(&req.scenario).context("scenario to JSON")?;
