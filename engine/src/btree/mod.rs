@@ -251,10 +251,27 @@ fn descend_noting(
 pub(crate) struct InsertHint {
     /// Table root and path, when the hint is set.
     path: Option<(PageNo, Path)>,
-    /// Inclusive lower bound of the leaf's keys (`None`: unbounded).
-    lower: Option<Vec<u8>>,
-    /// Exclusive upper bound (`None`: unbounded).
-    upper: Option<Vec<u8>>,
+    /// Inclusive lower bound of the leaf's keys.
+    lower: KeyBound,
+    /// Exclusive upper bound.
+    upper: KeyBound,
+}
+
+/// One side of the hint's key range; its buffer is kept across descents, so a descent
+/// that misses the hint allocates nothing once the buffers have grown.
+#[derive(Debug, Default)]
+struct KeyBound {
+    key: Vec<u8>,
+    /// False: unbounded on this side.
+    set: bool,
+}
+
+impl KeyBound {
+    fn set(&mut self, key: &[u8]) {
+        self.key.clear();
+        self.key.extend_from_slice(key);
+        self.set = true;
+    }
 }
 
 impl InsertHint {
@@ -271,8 +288,8 @@ impl InsertHint {
 
     /// Whether `key` lies in the remembered leaf's range.
     fn covers(&self, key: &[u8]) -> bool {
-        self.lower.as_deref().is_none_or(|l| key >= l)
-            && self.upper.as_deref().is_none_or(|u| key < u)
+        (!self.lower.set || key >= self.lower.key.as_slice())
+            && (!self.upper.set || key < self.upper.key.as_slice())
     }
 
     /// Descends to `key`'s leaf and remembers the path with its key range. A branch's
@@ -281,14 +298,14 @@ impl InsertHint {
     fn descend(&mut self, tx: &impl PageRead, root: PageNo, key: &[u8]) -> Result<Path> {
         self.path = None;
         let (lower, upper) = (&mut self.lower, &mut self.upper);
-        *lower = None;
-        *upper = None;
+        lower.set = false;
+        upper.set = false;
         let path = descend_noting(tx, root, key, |node, idx| {
             if idx > 0 {
-                set_bound(lower, node.key(idx - 1)?);
+                lower.set(node.key(idx - 1)?);
             }
             if idx < node.count {
-                set_bound(upper, node.key(idx)?);
+                upper.set(node.key(idx)?);
             }
             Ok(())
         })?;
@@ -296,10 +313,4 @@ impl InsertHint {
         self.path = Some((root, path));
         Ok(path)
     }
-}
-
-fn set_bound(bound: &mut Option<Vec<u8>>, key: &[u8]) {
-    let buf = bound.get_or_insert_with(Vec::new);
-    buf.clear();
-    buf.extend_from_slice(key);
 }
