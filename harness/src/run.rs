@@ -142,14 +142,9 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
         return crate::chaos::execute(req, faults);
     }
     // Refused before any engine runs, not when the first peer opens minutes later.
-    if req.scenario.fsync_delay_us > 0 {
-        let ours = |e: &String| e == "engine" || e.starts_with("engine-");
-        if let Some(peer) = req.engines.iter().find(|e| !ours(e)) {
-            anyhow::bail!(
-                "fsync_delay_us applies to our engine only, not `{peer}`: run this scenario \
-                 without `--engine all` or a peer engine"
-            );
-        }
+    for name in &req.engines {
+        crate::adapter::check_fsync_delay(name, req.scenario.fsync_delay_us)
+            .map_err(|e| anyhow::anyhow!("{e}: run this scenario with our engine only"))?;
     }
     std::fs::create_dir_all(&req.out_dir)
         .with_context(|| format!("creating {}", req.out_dir.display()))?;

@@ -228,6 +228,24 @@ pub fn resolve_name(name: &str, mode: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// Whether engine `name` (as resolved) can run with `fsync_delay_us`: only ours has the slow
+/// disk, within [`slow_sync::FSYNC_DELAY_US_MAX`]. A run checks every engine up front.
+///
+/// # Errors
+/// Why not, in a sentence.
+pub fn check_fsync_delay(name: &str, fsync_delay_us: u64) -> Result<(), String> {
+    if fsync_delay_us > 0 && !name.starts_with("engine-") {
+        return Err(format!(
+            "fsync_delay_us applies to our engine only, not `{name}`"
+        ));
+    }
+    if fsync_delay_us > slow_sync::FSYNC_DELAY_US_MAX {
+        let max = slow_sync::FSYNC_DELAY_US_MAX;
+        return Err(format!("fsync_delay_us {fsync_delay_us} above {max}"));
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) the engine `name` with its files under `dir`.
 ///
 /// # Errors
@@ -239,18 +257,8 @@ pub fn open_engine(
 ) -> AdapterResult<Box<dyn Engine>> {
     let full = resolve_name(name, None).map_err(|e| AdapterError::new(ErrorKind::Invalid, e))?;
     std::fs::create_dir_all(dir).map_err(|e| io_error("create data dir", dir, &e))?;
-    if options.fsync_delay_us > 0 && !full.starts_with("engine-") {
-        let detail = format!("fsync_delay_us applies to our engine only, not `{full}`");
-        return Err(AdapterError::new(ErrorKind::Invalid, detail));
-    }
-    if options.fsync_delay_us > slow_sync::FSYNC_DELAY_US_MAX {
-        let detail = format!(
-            "fsync_delay_us {} above {}",
-            options.fsync_delay_us,
-            slow_sync::FSYNC_DELAY_US_MAX
-        );
-        return Err(AdapterError::new(ErrorKind::Invalid, detail));
-    }
+    check_fsync_delay(&full, options.fsync_delay_us)
+        .map_err(|detail| AdapterError::new(ErrorKind::Invalid, detail))?;
     let engine: Box<dyn Engine> = match full.as_str() {
         "engine-full" | "engine-normal" | "engine-off" => {
             let mode = full.trim_start_matches("engine-");

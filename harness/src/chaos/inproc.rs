@@ -233,14 +233,11 @@ fn judge_free_list(rig: &mut Rig) {
     if rig.cfg.bulk_delete_every == 0 {
         return;
     }
-    if trunks >= 2 {
-        rig.out.tally.pass(names::FREE_LIST_TRUNKS, 1);
-        let note = format!("the free list spanned up to {trunks} trunk pages");
-        rig.out.tally.note(names::FREE_LIST_TRUNKS, note);
-    } else {
-        let d = format!("bulk deletes never grew the free list to two trunk pages (at most {trunks}, {pages} free pages)");
-        rig.out.tally.fail(names::FREE_LIST_TRUNKS, d);
-    }
+    let note = format!("the free list spanned up to {trunks} trunk pages");
+    let d = format!("bulk deletes never grew the free list to two trunk pages (at most {trunks}, {pages} free pages)");
+    rig.out
+        .tally
+        .control(names::FREE_LIST_TRUNKS, trunks >= 2, note, d);
 }
 
 /// The control of Off mode: a power loss loses acknowledged writes, which is what the mode
@@ -251,14 +248,13 @@ fn finish_off_mode(rig: &mut Rig, cycles: u64) {
         return;
     }
     let lost = rig.lost_acked;
-    if lost > 0 {
-        rig.out.tally.pass(names::OFF_MODE_LOSS, 1);
-        let note = format!("lost {lost} acknowledged writes over {cycles} power losses: expected for durability=off");
-        rig.out.tally.note(names::OFF_MODE_LOSS, note);
-    } else {
-        let d = format!("no acknowledged write lost over {cycles} power losses in durability=off: the fault model or the checker is blind");
-        rig.out.tally.fail(names::OFF_MODE_LOSS, d);
-    }
+    let note = format!(
+        "lost {lost} acknowledged writes over {cycles} power losses: expected for durability=off"
+    );
+    let d = format!("no acknowledged write lost over {cycles} power losses in durability=off: the fault model or the checker is blind");
+    rig.out
+        .tally
+        .control(names::OFF_MODE_LOSS, lost > 0, note, d);
 }
 
 /// Normal mode's window is judged at every recovery (`Rig::verify_markers`); this adds its

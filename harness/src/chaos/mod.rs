@@ -127,6 +127,18 @@ impl Tally {
         self.entry(name).note = note;
     }
 
+    /// A control check, judged once at the end of a run: it passes with `note` when the
+    /// condition it controls was `seen`, and fails with `blind` when it never was (the fault
+    /// model or the checker could not have caught anything).
+    pub fn control(&mut self, name: &'static str, seen: bool, note: String, blind: String) {
+        if seen {
+            self.pass(name, 1);
+            self.note(name, note);
+        } else {
+            self.fail(name, blind);
+        }
+    }
+
     /// Failures of `name` so far.
     #[must_use]
     pub fn failures(&self, name: &str) -> u64 {
