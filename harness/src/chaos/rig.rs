@@ -1037,6 +1037,9 @@ impl Rig {
         self.reopens += 1;
         let wal_bytes = image.snapshot("db-wal").map_or(0, |w| w.len() as u64);
         let seed = hash(self.cfg.seed, SALT_STORAGE, self.reopens);
+        // The page a misdirected write missed stays stale in `image`: note the misdirect
+        // before the schedule that recorded it is replaced.
+        self.main_file_misdirected();
         self.storage = FaultStorage::over_mem(image, plan.clone(), seed)?;
         self.mem = image.clone();
         self.plan = plan;
@@ -1220,13 +1223,14 @@ impl Rig {
         self.out.tally.pass(names::NO_HOLE_PREFIX, held);
     }
 
-    /// True when `observed` is an older version than acknowledged (or absent): a lost write,
-    /// not a phantom.
+    /// True when `observed` is what an older state showed (absent, an older version, or the
+    /// last put's version before an acknowledged delete): a lost write, not a phantom.
     fn older(&self, key: u64, observed: Option<u64>) -> bool {
         let Ok(state) = self.oracle.state(key) else {
             return false;
         };
-        observed.is_none_or(|v| v < u64::from(state.version))
+        let version = u64::from(state.version);
+        observed.is_none_or(|v| v < version || (v == version && !state.present))
     }
 
     /// The concurrent writers' keys against where the last power loss cut them.
