@@ -2,6 +2,9 @@
 //! the WAL when no reader needs the old versions. The numbered steps match docs/design.md.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use parking_lot::MutexGuard;
 
 use crate::cache::Loc;
 use crate::db::{Shared, WriterState};
@@ -15,6 +18,20 @@ use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
 /// finish: under a steady write load each round has less to copy; four bound the time a
 /// checkpoint can lag behind a writer that never lets up.
 const PRECOPY_ROUNDS_MAX: usize = 4;
+
+/// How long a holder of `checkpoint_serial` waits for the writer before it hands the serial
+/// lock to a committer that may be waiting for it (see [`Shared::writer_after_serial`]).
+const HANDOFF_WAIT: Duration = Duration::from_millis(1);
+
+/// Handoffs before a holder of `checkpoint_serial` waits for the writer outright: each one
+/// waits out one write transaction, so a crowd of writers cannot keep a checkpoint from the
+/// writer for long, and the committer's own wait ([`BOUND_WAIT_MAX`]) ends it at worst.
+const HANDOFF_TRIES_MAX: usize = 16;
+
+/// How long a committer whose frames would cross the WAL's bound waits for the checkpoint
+/// lock: long enough for a background checkpoint to finish copying a bounded WAL (it then
+/// hands the lock over), short enough that a wedged one only lets this commit pass the bound.
+const BOUND_WAIT_MAX: Duration = Duration::from_secs(10);
 
 /// The WAL's hard bound, as a multiple of `wal_checkpoint_bytes`: past it a new write
 /// transaction first runs the checkpoint itself, waiting for the writer in turn, so neither
@@ -78,10 +95,55 @@ impl Shared {
         Ok(())
     }
 
-    /// True when the WAL generation has passed its hard bound, [`WAL_BOUND_FACTOR`] times
-    /// the checkpoint threshold: the next writer checkpoints before it writes.
+    /// True when a transaction the size of the last commit would take the WAL generation
+    /// past its hard bound, [`WAL_BOUND_FACTOR`] times the checkpoint threshold: the next
+    /// writer checkpoints before it starts. (A bulk load commits batches of one size, so
+    /// the last commit predicts the next; [`Shared::checkpoint_before_frames`] catches the
+    /// rest at commit.)
     pub(crate) fn wal_past_bound(&self, w: &WriterState) -> bool {
-        self.wal_bytes(w) > self.wal_bytes_bound() && w.lsn >= w.bound_retry_lsn
+        self.wal_bound_crossed(w, w.last_txn_frames) && w.lsn >= w.bound_retry_lsn
+    }
+
+    /// True when `frames` more frames would take the current generation past its bound and
+    /// it holds frames a checkpoint could retire. (A transaction larger than the bound on
+    /// its own passes it in an empty generation: nothing can make room for it.)
+    fn wal_bound_crossed(&self, w: &WriterState, frames: u64) -> bool {
+        let frames_bytes = frames.saturating_mul(wal::frame_size(self.page_size));
+        w.lsn > w.generation_lsn
+            && self.wal_bytes(w).saturating_add(frames_bytes) > self.wal_bytes_bound()
+    }
+
+    /// At commit, holding the writer, before `frames` frames are appended: if they would
+    /// take the WAL past its bound, checkpoint first. The lock order is `checkpoint_serial`
+    /// then the writer, so a committer may not simply wait for the serial lock; it waits
+    /// at most [`BOUND_WAIT_MAX`], and every holder of that lock hands it over rather than
+    /// wait long for the writer ([`Shared::writer_after_serial`]). Only past that wait do
+    /// this transaction's frames pass the bound.
+    ///
+    /// # Errors
+    /// The checkpoint's (a full disk fails the transaction before it wrote anything).
+    pub(crate) fn checkpoint_before_frames(&self, w: &mut WriterState, frames: u64) -> Result<()> {
+        if !self.wal_bound_crossed(w, frames) || w.lsn < w.bound_retry_lsn {
+            return Ok(());
+        }
+        let Some(_serial) = self.checkpoint_serial.try_lock_for(BOUND_WAIT_MAX) else {
+            return Ok(());
+        };
+        self.stats.bound_checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoint_locked(w, false)?;
+        self.note_bound_retry(w);
+        Ok(())
+    }
+
+    /// After a bound checkpoint: when a reader kept the WAL from restarting, the next try
+    /// comes after another threshold of frames, not from every writer while the reader
+    /// stays. (A failed checkpoint sets nothing: every writer meets the failure until it
+    /// clears.)
+    fn note_bound_retry(&self, w: &mut WriterState) {
+        if self.wal_bound_crossed(w, w.last_txn_frames) {
+            let frames = self.opts.wal_checkpoint_bytes / wal::frame_size(self.page_size);
+            w.bound_retry_lsn = w.lsn + frames.max(1);
+        }
     }
 
     fn wal_bytes_bound(&self) -> u64 {
@@ -94,27 +156,42 @@ impl Shared {
         self.wal_bytes_bound().min(self.opts.wal_bytes_max)
     }
 
+    /// The writer, for a holder of `checkpoint_serial`. A committer holding the writer may
+    /// be waiting for the serial lock to keep the WAL within its bound
+    /// ([`Shared::checkpoint_before_frames`]), so rather than wait for the writer while
+    /// holding it, the holder hands the serial lock over (fairly: straight to a waiter),
+    /// waits for the writer without it, and tries again. After [`HANDOFF_TRIES_MAX`] tries
+    /// it waits outright; a committer then waits out its own bounded wait.
+    pub(crate) fn writer_after_serial<'a>(
+        &'a self,
+        mut serial: MutexGuard<'a, ()>,
+    ) -> (MutexGuard<'a, ()>, MutexGuard<'a, WriterState>) {
+        for _ in 0..HANDOFF_TRIES_MAX {
+            if let Some(w) = self.writer.try_lock_for(HANDOFF_WAIT) {
+                return (serial, w);
+            }
+            MutexGuard::unlock_fair(serial);
+            drop(self.writer.lock());
+            serial = self.checkpoint_serial.lock();
+        }
+        let w = self.writer.lock();
+        (serial, w)
+    }
+
     /// Run by a writer that found the WAL past its bound, before its transaction, with the
     /// lock order of every checkpoint (serial, then writer). A checkpoint that cannot
     /// restart the WAL because a reader needs it returns at once and the WAL grows (the
     /// documented cost of a long reader); one that fails (a full disk) fails the
     /// transaction before it has written anything.
     pub(crate) fn checkpoint_past_bound(&self) -> Result<()> {
-        let _serial = self.checkpoint_serial.lock();
-        let mut w = self.writer.lock();
+        let (_serial, mut w) = self.writer_after_serial(self.checkpoint_serial.lock());
         if !self.wal_past_bound(&w) {
             return Ok(());
         }
         self.stats.bound_checkpoints.fetch_add(1, Ordering::Relaxed);
-        let result = self.checkpoint_locked(&mut w, false);
-        if result.is_ok() && self.wal_bytes(&w) > self.wal_bytes_bound() {
-            // A reader kept the WAL from restarting: the next try comes after another
-            // threshold of frames, not from every writer while the reader stays. (A failed
-            // checkpoint sets nothing: every writer meets the failure until it clears.)
-            let frames = self.opts.wal_checkpoint_bytes / wal::frame_size(self.page_size);
-            w.bound_retry_lsn = w.lsn + frames.max(1);
-        }
-        result
+        self.checkpoint_locked(&mut w, false)?;
+        self.note_bound_retry(&mut w);
+        Ok(())
     }
 
     /// A checkpoint in two phases, for the background thread. Phase 1, beside the writer:
@@ -139,7 +216,7 @@ impl Shared {
                 break;
             }
         }
-        let mut w = self.writer.lock();
+        let (serial, mut w) = self.writer_after_serial(serial);
         let result = self.checkpoint_locked(&mut w, false);
         drop(w);
         drop(serial);

@@ -116,6 +116,8 @@ pub(crate) struct WriterState {
     /// A writer past the WAL's hard bound checkpoints only from this `lsn` on: set when a
     /// reader kept the last such checkpoint from restarting the WAL.
     pub bound_retry_lsn: u64,
+    /// Frames of the last commit: the size the bound check expects of the next one.
+    pub last_txn_frames: u64,
 }
 
 #[derive(Default)]
@@ -388,8 +390,8 @@ impl Database {
     /// # Errors
     /// I/O errors; [`Error::Poisoned`].
     pub fn checkpoint(&self) -> Result<()> {
-        let _serial = self.shared.checkpoint_serial.lock();
-        let mut w = self.shared.writer.lock();
+        let serial = self.shared.checkpoint_serial.lock();
+        let (_serial, mut w) = self.shared.writer_after_serial(serial);
         self.shared.checkpoint_locked(&mut w, false)
     }
 
@@ -693,6 +695,7 @@ impl Shared {
             frame_buf: Vec::new(),
             wal_allocated: 0,
             bound_retry_lsn: 0,
+            last_txn_frames: 0,
         };
         Shared {
             main,

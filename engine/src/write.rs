@@ -32,6 +32,11 @@ const WAL_GROW_AHEAD_BYTES: u64 = WAL_GROW_BYTES / 2;
 /// The commit buffer is kept between commits up to this size, and freed above it.
 const FRAME_BUF_KEEP_BYTES_MAX: usize = 8 << 20;
 
+/// Checkpoints a new writer runs for the WAL's bound before it starts anyway: each try
+/// either resets the WAL or finds that another writer committed meanwhile, so a few cover
+/// any fair interleaving, and the limit keeps a writer from looping behind the others.
+const BOUND_CHECKPOINT_TRIES_MAX: usize = 4;
+
 /// The one write transaction. Sees its own writes; invisible to others until commit.
 /// Dropping it without [`WriteTxn::commit`] rolls it back.
 pub struct WriteTxn {
@@ -58,7 +63,12 @@ impl WriteTxn {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<WriteTxn> {
         shared.check_poisoned()?;
         let mut w = shared.writer.lock_arc();
-        if shared.wal_past_bound(&w) {
+        // Another writer may commit between the checkpoint and taking the writer back: look
+        // again, a bounded number of times (the commit checks once more).
+        for _ in 0..BOUND_CHECKPOINT_TRIES_MAX {
+            if !shared.wal_past_bound(&w) {
+                break;
+            }
             // Checkpoints take `checkpoint_serial` before the writer: let go to take both.
             drop(w);
             shared.checkpoint_past_bound()?;
@@ -233,6 +243,9 @@ impl WriteTxn {
             return Ok(());
         }
         shared.check_poisoned()?;
+        // Frames: the dirty pages, plus the meta page when it is not among them.
+        let frames = dirty.len() as u64 + u64::from(!dirty.contains_key(&0));
+        shared.checkpoint_before_frames(&mut w, frames)?;
         let txn_id = w.next_txn_id;
         if txn_id > crate::meta::TXN_ID_MAX {
             let max = crate::meta::TXN_ID_MAX;
@@ -261,6 +274,7 @@ impl WriteTxn {
         shared.publish(&pages, txn_id, first_frame);
         w.meta = self.meta;
         w.latest_txn = txn_id;
+        w.last_txn_frames = pages.len() as u64;
         shared.note_written(w.lsn, txn_id);
         shared.note_gauges(&w);
         shared.stats.commits.fetch_add(1, Ordering::Relaxed);
