@@ -26,8 +26,6 @@ pub struct ProcessIo {
     pub rss_bytes: u64,
     /// Bytes passed to `write`-family calls (`wchar`).
     pub wchar_bytes: u64,
-    /// Bytes the process caused to reach the block layer (`write_bytes`).
-    pub block_write_bytes: u64,
 }
 
 /// Reads `/proc/self/statm` and `/proc/self/io`; zeros where they cannot be read.
@@ -47,8 +45,43 @@ pub fn process_io() -> ProcessIo {
     ProcessIo {
         rss_bytes: rss_pages * page,
         wchar_bytes: field("wchar:"),
-        block_write_bytes: field("write_bytes:"),
     }
+}
+
+/// Bytes written to the block device that holds `dir` since boot, by every process
+/// (`/sys/dev/block/MAJ:MIN/stat`, sectors written x 512); 0 when `dir` is not on a block
+/// device (tmpfs, overlay) or the counters cannot be read.
+///
+/// Why not `/proc/self/io` `write_bytes`: it counts a page-cache folio when it is first
+/// dirtied, at the folio's size, and file systems now cache files in large folios. On this
+/// machine's kernel (6.18) a 20M-key load showed 1.38 TB there for 181 GB of `write` calls.
+#[must_use]
+pub fn device_write_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return 0;
+    };
+    let (major, minor) = dev_major_minor(meta.dev());
+    if major == 0 {
+        return 0;
+    }
+    let path = format!("/sys/dev/block/{major}:{minor}/stat");
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| sectors_written(&s))
+        .map_or(0, |sectors| sectors.saturating_mul(512))
+}
+
+/// Linux's encoding of a `dev_t` (glibc `major` and `minor`).
+fn dev_major_minor(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff);
+    (major, minor)
+}
+
+/// Sectors written, the seventh field of a block device's `stat` file.
+fn sectors_written(stat: &str) -> Option<u64> {
+    stat.split_whitespace().nth(6)?.parse().ok()
 }
 
 /// Bytes allocated on disk by the files under `dir` (two levels of subdirectories deep),
@@ -127,7 +160,7 @@ fn sample(engine: &str, dir: &Path, run_start: Instant) -> ResourcePoint {
         disk_bytes,
         wal_bytes,
         wchar_bytes: io.wchar_bytes,
-        block_write_bytes: io.block_write_bytes,
+        device_write_bytes: device_write_bytes(dir),
     }
 }
 
@@ -160,6 +193,19 @@ fn sample_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_counters_are_decoded() {
+        // A virtio disk (254:0) and a large major and minor.
+        assert_eq!(dev_major_minor(0xfe00), (254, 0));
+        assert_eq!(dev_major_minor(0x0000_1000_1000_0305), (0x1003, 0x1_0005));
+        let stat = " 9226195 48229 253715346 3693696 191207623 262032 4149067696 293363574 \
+                    0 4333888 298117138 293667 43 2067289736 254092 12372201 805775";
+        assert_eq!(sectors_written(stat), Some(4_149_067_696));
+        assert_eq!(sectors_written("1 2 3"), None);
+        // tmpfs is no block device.
+        assert_eq!(device_write_bytes(Path::new("/dev/shm")), 0);
+    }
 
     #[test]
     fn samples_see_a_file_grow() -> Result<(), Box<dyn std::error::Error>> {

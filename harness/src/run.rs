@@ -115,6 +115,8 @@ struct EnginePass {
     readbacks: Vec<(u64, crate::driver::ReadBack)>,
     /// Seconds from the run's start to each phase's start.
     offsets_s: Vec<f64>,
+    /// The engine's data directory (its block device's counters price the load).
+    data_dir: std::path::PathBuf,
 }
 
 impl EnginePass {
@@ -361,6 +363,7 @@ fn run_engine(
         resources: Vec::new(),
         loads: Vec::new(),
         readbacks: Vec::new(),
+        data_dir: data_dir.to_path_buf(),
     };
     progress.engine = name.to_string();
     run_phases(
@@ -424,17 +427,16 @@ fn run_phases(
         pass.offsets_s.push(run_start.elapsed().as_secs_f64());
         progress.goal(&spec, keyspace.record_count());
         let io_before = crate::resources::process_io();
+        let device_before = crate::resources::device_write_bytes(&pass.data_dir);
         let mut tick = |p: &str, o: u64, e: Duration| progress.tick(p, o, e);
         let result = run_phase(engine, ctx, &spec, work, &mut tick)?;
         if spec.name == "load" {
             let io_after = crate::resources::process_io();
-            pass.loads.push(load_summary(
-                &pass.engine,
-                ctx,
-                &result,
-                io_before,
-                io_after,
-            ));
+            let device_bytes =
+                crate::resources::device_write_bytes(&pass.data_dir).saturating_sub(device_before);
+            let mut load = load_summary(&pass.engine, ctx, &result, io_before, io_after);
+            load.device_write_bytes = device_bytes;
+            pass.loads.push(load);
         }
         pass.phases.push(result);
     }
@@ -466,9 +468,7 @@ fn load_summary(
         duration_s,
         keys_per_s: keys as f64 / duration_s.max(f64::EPSILON),
         wchar_bytes,
-        block_write_bytes: after
-            .block_write_bytes
-            .saturating_sub(before.block_write_bytes),
+        device_write_bytes: 0,
         write_amplification: wchar_bytes as f64 / user_bytes.max(1) as f64,
         rss_bytes_max: 0,
         disk_bytes_end: 0,

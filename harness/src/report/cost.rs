@@ -32,7 +32,7 @@ fn load_table(out: &mut String, report: &Report) {
     out.push_str(
         "<div class=\"scroll\"><table><tr><th>engine</th><th>keys loaded</th><th>load keys/s</th>\
          <th>user data</th><th>written (write calls)</th><th>write amplification</th>\
-         <th>reached the disk</th><th>max RSS</th><th>files at the end</th></tr>",
+         <th title=\"bytes written to the data's block device during the load, by every process\">written to the device</th><th>max RSS</th><th>files at the end</th></tr>",
     );
     for l in &report.loads {
         let _ = write!(
@@ -45,7 +45,7 @@ fn load_table(out: &mut String, report: &Report) {
             format_bytes(l.user_bytes as f64),
             format_bytes(l.wchar_bytes as f64),
             l.write_amplification,
-            format_bytes(l.block_write_bytes as f64),
+            format_bytes(l.device_write_bytes as f64),
             format_bytes(l.rss_bytes_max as f64),
             format_bytes(l.disk_bytes_end as f64),
         );

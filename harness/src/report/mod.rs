@@ -183,8 +183,10 @@ pub struct ResourcePoint {
     pub wal_bytes: u64,
     /// Bytes the process passed to `write` calls so far (`/proc/self/io` wchar).
     pub wchar_bytes: u64,
-    /// Bytes the process caused to reach the block layer so far (`write_bytes`).
-    pub block_write_bytes: u64,
+    /// Bytes written so far to the block device holding the data, by every process
+    /// (sectors written since boot x 512; 0 on tmpfs or when unknown).
+    #[serde(default)]
+    pub device_write_bytes: u64,
 }
 
 /// What one engine's load phase cost (its first round).
@@ -199,8 +201,10 @@ pub struct LoadSummary {
     pub keys_per_s: f64,
     /// Bytes passed to `write` calls during the load.
     pub wchar_bytes: u64,
-    /// Bytes that reached the block layer during the load (0 on tmpfs or when unknown).
-    pub block_write_bytes: u64,
+    /// Bytes written to the block device holding the data during the load, by every
+    /// process on the machine (0 on tmpfs or when unknown).
+    #[serde(default)]
+    pub device_write_bytes: u64,
     /// `wchar_bytes / user_bytes`: bytes written per byte of user data.
     pub write_amplification: f64,
     /// Largest resident set seen while this engine ran.

@@ -117,7 +117,7 @@ pub fn demo_report(seed: u64) -> anyhow::Result<(Report, BTreeMap<String, Histog
             disk_bytes: u64::from(30 * t) << 20,
             wal_bytes: u64::from(t % 4) << 20,
             wchar_bytes: u64::from(45 * t) << 20,
-            block_write_bytes: u64::from(40 * t) << 20,
+            device_write_bytes: u64::from(40 * t) << 20,
         })
         .collect();
     report.loads = vec![super::LoadSummary {
@@ -127,7 +127,7 @@ pub fn demo_report(seed: u64) -> anyhow::Result<(Report, BTreeMap<String, Histog
         duration_s: 0.5,
         keys_per_s: 200_000.0,
         wchar_bytes: 32_400_000,
-        block_write_bytes: 30_000_000,
+        device_write_bytes: 30_000_000,
         write_amplification: 3.0,
         rss_bytes_max: 310 << 20,
         disk_bytes_end: 330 << 20,
