@@ -21,6 +21,7 @@ mod keyorder;
 mod probe;
 mod readback;
 mod recorder;
+mod seconds;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -459,14 +460,8 @@ fn wait_until(at: Instant) -> Instant {
     }
 }
 
-/// One second being merged from several threads.
-struct PendingSecond {
-    ops: u64,
-    errors: u64,
-    histogram: Histogram<u64>,
-}
-
-/// Receives intervals until every thread is done; returns the timeline (seconds from `t0`).
+/// Receives intervals until every thread is done; returns the timeline (seconds from `t0`)
+/// and the phase's interval log, both written as seconds complete.
 fn collect(
     rx: &Receiver<Tick>,
     spec: &PhaseSpec,
@@ -474,55 +469,33 @@ fn collect(
     wall_start: std::time::SystemTime,
     progress: Progress<'_>,
 ) -> (Vec<TimelinePoint>, Vec<u8>) {
-    let mut pending: BTreeMap<u64, PendingSecond> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut serializer = hdrhistogram::serialization::V2DeflateSerializer::new();
+    let mut log = hlog::IntervalLog::begin(&spec.name, wall_start, &mut out, &mut serializer);
+    let mut seconds = seconds::Seconds::new(&spec.name, spec.threads);
     let mut live = spec.threads;
     let mut ops_total: u64 = 0;
     while live > 0 {
         match rx.recv_timeout(PROGRESS_POLL) {
             Ok(Tick::Interval(iv)) => {
                 ops_total += iv.ops;
-                match pending.get_mut(&iv.second) {
-                    Some(slot) => {
-                        // Same-unit, auto-resizing histograms: add cannot fail.
-                        let _ = slot.histogram.add(&iv.histogram);
-                        slot.ops += iv.ops;
-                        slot.errors += iv.errors;
-                    }
-                    None => {
-                        let slot = PendingSecond {
-                            ops: iv.ops,
-                            errors: iv.errors,
-                            histogram: iv.histogram,
-                        };
-                        pending.insert(iv.second, slot);
-                    }
-                }
+                seconds.add(iv);
             }
-            Ok(Tick::Done { .. }) => live -= 1,
+            Ok(Tick::Done { thread }) => {
+                live -= 1;
+                seconds.done(thread);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        seconds.close_ready(t0.elapsed().as_secs_f64(), &mut log);
         progress(&spec.name, ops_total, t0.elapsed());
     }
-    let phase_s = t0.elapsed().as_secs_f64();
-    let seconds = pending.iter().map(|(s, p)| (*s, &p.histogram));
-    let log = hlog::interval_log(&spec.name, wall_start, seconds);
-    let timeline = pending
-        .into_iter()
-        .map(|(second, p)| {
-            let covered_s = (phase_s - second as f64).clamp(f64::EPSILON, 1.0);
-            TimelinePoint {
-                t_s: second as f64,
-                phase: spec.name.clone(),
-                ops: p.ops,
-                throughput_ops_s: p.ops as f64 / covered_s,
-                p50_us: p.histogram.value_at_quantile(0.5) as f64 / 1000.0,
-                p99_us: p.histogram.value_at_quantile(0.99) as f64 / 1000.0,
-                errors: p.errors,
-            }
-        })
-        .collect();
-    (timeline, log)
+    let timeline = seconds.close_all(t0.elapsed().as_secs_f64(), &mut log);
+    if !log.finish() {
+        out.clear();
+    }
+    (timeline, out)
 }
 
 fn merge(
