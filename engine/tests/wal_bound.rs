@@ -5,7 +5,6 @@
 //! `wal_bytes_max` (`harness run scale/100m`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{Database, Durability, Options};
@@ -19,23 +18,38 @@ const BOUND_FACTOR: u64 = 4;
 const HEADER_BYTES: u64 = 64;
 const RUN: Duration = Duration::from_millis(1500);
 
-fn hammer(threads: u64) -> TestResult {
+/// What a run of [`drive`] saw.
+struct Seen {
+    commits: u64,
+    /// Largest WAL generation (frame bytes) the metrics showed.
+    wal_max: u64,
+    /// Largest WAL file length.
+    wal_file_max: u64,
+    checkpoints: u64,
+}
+
+/// Opens a database with the test's threshold and runs `threads` writers for [`RUN`], each
+/// committing what `txn(tx, table, thread, n)` writes in its `n`th transaction, while a
+/// monitor samples the WAL's metrics and file length.
+fn drive(
+    threads: u64,
+    txn: impl Fn(&mut engine::WriteTxn, &engine::Table, u64, u64) -> engine::Result<()> + Sync,
+) -> Result<Seen, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let opts = Options {
         durability: Durability::Off,
         wal_checkpoint_bytes: THRESHOLD_BYTES,
         ..Options::default()
     };
-    let db = Arc::new(Database::open(dir.path().join("db"), opts)?);
+    let db = Database::open(dir.path().join("db"), opts)?;
     let wal_path = dir.path().join("db-wal");
     let mut tx = db.begin_write()?;
     let t = tx.create_table("kv")?;
     tx.commit()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let wal_max = Arc::new(AtomicU64::new(0));
-    let wal_file_max = Arc::new(AtomicU64::new(0));
+    let stop = AtomicBool::new(false);
+    let (wal_max, wal_file_max) = (AtomicU64::new(0), AtomicU64::new(0));
     let started = Instant::now();
-    std::thread::scope(|s| -> TestResult {
+    let commits = std::thread::scope(|s| -> Result<u64, Box<dyn std::error::Error>> {
         let monitor = s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 wal_max.fetch_max(db.metrics().wal_bytes, Ordering::Relaxed);
@@ -46,13 +60,12 @@ fn hammer(threads: u64) -> TestResult {
         });
         let writers: Vec<_> = (0..threads)
             .map(|id| {
-                let db = db.clone();
+                let (db, t, txn) = (&db, &t, &txn);
                 s.spawn(move || -> engine::Result<u64> {
                     let mut n = 0u64;
                     while started.elapsed() < RUN {
                         let mut tx = db.begin_write()?;
-                        let key = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ id).to_be_bytes();
-                        tx.put(&t, &key, &[7u8; 100])?;
+                        txn(&mut tx, t, id, n)?;
                         tx.commit()?;
                         n += 1;
                     }
@@ -66,31 +79,47 @@ fn hammer(threads: u64) -> TestResult {
         }
         stop.store(true, Ordering::Relaxed);
         monitor.join().map_err(|_| "monitor panicked")?;
-        let m = db.metrics();
-        let max = wal_max.load(Ordering::Relaxed);
-        let bound = BOUND_FACTOR * THRESHOLD_BYTES + HEADER_BYTES;
-        assert!(commits > 1000, "{threads} threads: only {commits} commits");
-        assert!(
-            max <= bound,
-            "{threads} threads: WAL generation reached {max} bytes, bound {bound} ({commits} commits, {} checkpoints)",
-            m.checkpoints
-        );
-        // The file too: zeros grown ahead of the frames stop at the bound.
-        let file_max = wal_file_max.load(Ordering::Relaxed);
-        assert!(
-            file_max <= bound,
-            "{threads} threads: the WAL file reached {file_max} bytes, bound {bound}"
-        );
-        assert!(
-            file_max > 0,
-            "{threads} threads: the WAL file was never seen"
-        );
-        assert!(
-            m.checkpoints > 0,
-            "{threads} threads: no checkpoint completed"
-        );
-        Ok(())
+        Ok(commits)
+    })?;
+    Ok(Seen {
+        commits,
+        wal_max: wal_max.load(Ordering::Relaxed),
+        wal_file_max: wal_file_max.load(Ordering::Relaxed),
+        checkpoints: db.metrics().checkpoints,
     })
+}
+
+fn hammer(threads: u64) -> TestResult {
+    let seen = drive(threads, |tx, t, id, n| {
+        let key = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ id).to_be_bytes();
+        tx.put(t, &key, &[7u8; 100])
+    })?;
+    let Seen {
+        commits,
+        wal_max,
+        wal_file_max,
+        checkpoints,
+    } = seen;
+    let bound = BOUND_FACTOR * THRESHOLD_BYTES + HEADER_BYTES;
+    assert!(commits > 1000, "{threads} threads: only {commits} commits");
+    assert!(
+        wal_max <= bound,
+        "{threads} threads: WAL generation reached {wal_max} bytes, bound {bound} ({commits} commits, {checkpoints} checkpoints)"
+    );
+    // The file too: zeros grown ahead of the frames stop at the bound.
+    assert!(
+        wal_file_max <= bound,
+        "{threads} threads: the WAL file reached {wal_file_max} bytes, bound {bound}"
+    );
+    assert!(
+        wal_file_max > 0,
+        "{threads} threads: the WAL file was never seen"
+    );
+    assert!(
+        checkpoints > 0,
+        "{threads} threads: no checkpoint completed"
+    );
+    Ok(())
 }
 
 #[test]
@@ -171,56 +200,14 @@ fn a_long_reader_holds_the_wal_and_the_metrics_show_it() -> TestResult {
 fn large_transactions_keep_the_wal_file_within_the_bound() -> TestResult {
     const PUTS_PER_TXN: u64 = 64;
     const VALUE_BYTES: usize = 3000;
-    let dir = tempfile::tempdir()?;
-    let opts = Options {
-        durability: Durability::Off,
-        wal_checkpoint_bytes: THRESHOLD_BYTES,
-        ..Options::default()
-    };
-    let db = Arc::new(Database::open(dir.path().join("db"), opts)?);
-    let wal_path = dir.path().join("db-wal");
-    let mut tx = db.begin_write()?;
-    let t = tx.create_table("kv")?;
-    tx.commit()?;
-    let stop = AtomicBool::new(false);
-    let wal_file_max = AtomicU64::new(0);
-    let started = Instant::now();
-    let commits = std::thread::scope(|s| -> Result<u64, Box<dyn std::error::Error>> {
-        let monitor = s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let len = std::fs::metadata(&wal_path).map_or(0, |m| m.len());
-                wal_file_max.fetch_max(len, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        });
-        let writers: Vec<_> = (0..2u64)
-            .map(|id| {
-                let db = db.clone();
-                s.spawn(move || -> engine::Result<u64> {
-                    let mut n = 0u64;
-                    while started.elapsed() < RUN {
-                        let mut tx = db.begin_write()?;
-                        for i in 0..PUTS_PER_TXN {
-                            let x = (n * PUTS_PER_TXN + i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                            tx.put(&t, &(x ^ id).to_be_bytes(), &[9u8; VALUE_BYTES])?;
-                        }
-                        tx.commit()?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-            })
-            .collect();
-        let mut commits = 0;
-        for w in writers {
-            commits += w.join().map_err(|_| "writer panicked")??;
+    let seen = drive(2, |tx, t, id, n| {
+        for i in 0..PUTS_PER_TXN {
+            let x = (n * PUTS_PER_TXN + i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            tx.put(t, &(x ^ id).to_be_bytes(), &[9u8; VALUE_BYTES])?;
         }
-        stop.store(true, Ordering::Relaxed);
-        monitor.join().map_err(|_| "monitor panicked")?;
-        Ok(commits)
+        Ok(())
     })?;
-    let m = db.metrics();
-    let file_max = wal_file_max.load(Ordering::Relaxed);
+    let (commits, file_max) = (seen.commits, seen.wal_file_max);
     let bound = BOUND_FACTOR * THRESHOLD_BYTES + HEADER_BYTES;
     assert!(commits > 20, "only {commits} commits");
     assert!(
@@ -230,7 +217,7 @@ fn large_transactions_keep_the_wal_file_within_the_bound() -> TestResult {
     assert!(
         file_max <= bound,
         "the WAL file reached {file_max} bytes, bound {bound} ({commits} commits, {} checkpoints)",
-        m.checkpoints
+        seen.checkpoints
     );
     Ok(())
 }
