@@ -114,8 +114,14 @@ fn concurrent_kill9_loop_catches_a_checkpoint_that_drops_a_page() -> Result<()> 
     std::env::set_current_dir(&root)?;
     let code = harness("drop-page-at-checkpoint", &args, &out)?;
     let failed = failed(&out.join("report.json"))?;
+    // The dropped page loses an acknowledged write: recovery shows it (durability), and so
+    // may a live read once the WAL that covered the page was reset (verified_reads).
+    let stray: Vec<&String> = failed
+        .iter()
+        .filter(|f| !["durability", "verified_reads"].contains(&f.as_str()))
+        .collect();
     ensure!(
-        code == 1 && failed == ["durability"],
+        code == 1 && failed.iter().any(|f| f == "durability") && stray.is_empty(),
         "exit {code}, failed {failed:?}"
     );
     Ok(())
