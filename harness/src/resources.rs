@@ -52,9 +52,9 @@ pub fn process_io() -> ProcessIo {
 /// (`/sys/dev/block/MAJ:MIN/stat`, sectors written x 512); 0 when `dir` is not on a block
 /// device (tmpfs, overlay) or the counters cannot be read.
 ///
-/// Why not `/proc/self/io` `write_bytes`: it counts a page-cache folio when it is first
-/// dirtied, at the folio's size, and file systems now cache files in large folios. On this
-/// machine's kernel (6.18) a 20M-key load showed 1.38 TB there for 181 GB of `write` calls.
+/// Why not `/proc/self/io` `write_bytes`: on a 6.18 kernel a 20M-key load showed 1.38 TB
+/// there for 181 GB of `write` calls, likely because it counts a page-cache folio at its
+/// full size when first dirtied and file systems now cache files in large folios.
 #[must_use]
 pub fn device_write_bytes(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt as _;
