@@ -11,9 +11,10 @@ use hdrhistogram::Histogram;
 
 /// The interval log of one phase: `seconds` are (second since the phase began, histogram of
 /// nanoseconds), `start` the wall clock at the phase's start. Empty on a serialization
-/// error (the report then lacks the file; nothing else depends on it).
-#[must_use]
-pub fn interval_log<'h>(
+/// error. The driver writes its logs as seconds close ([`IntervalLog`]); this whole-log form
+/// serves the tests.
+#[cfg(test)]
+fn interval_log<'h>(
     phase: &str,
     start: SystemTime,
     seconds: impl Iterator<Item = (u64, &'h Histogram<u64>)>,

@@ -36,7 +36,6 @@ use crate::report::{LatencySummary, PhaseReport, TimelinePoint};
 use crate::workload::{LoadStream, Op, OpKind};
 
 pub use history::{Begun, VersionBook, BOOK_KEYS_MAX, RING_LEN, VERSION_THREAD_SHIFT};
-pub use hlog::interval_log;
 pub use keyorder::{KeyOrder, ScanCursor, KEY_ORDER_KEYS_MAX};
 pub use probe::{duration_ns, fsync_probe, FSYNC_PROBE_COUNT_MAX};
 pub use readback::{read_back, ReadBack};
