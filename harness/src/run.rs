@@ -120,11 +120,13 @@ struct EnginePass {
 }
 
 impl EnginePass {
-    /// Appends another pass of the same engine (the next record count).
+    /// Appends another pass of the same engine (the next record count). A check any pass
+    /// could make stays: its counts from every pass are merged, so a later pass that cannot
+    /// make it never hides what an earlier one found.
     fn append(&mut self, other: EnginePass) {
-        self.verified &= other.verified;
-        self.fresh_tracked &= other.fresh_tracked;
-        self.scans_tracked &= other.scans_tracked;
+        self.verified |= other.verified;
+        self.fresh_tracked |= other.fresh_tracked;
+        self.scans_tracked |= other.scans_tracked;
         self.phases.extend(other.phases);
         self.offsets_s.extend(other.offsets_s);
         self.resources.extend(other.resources);
@@ -498,10 +500,12 @@ fn data_ctx(
     } else {
         None
     };
+    // A key space past the dense bound is held sparsely whole (keys written only): a dense
+    // part over its first keys would cost 128 MiB for keys the run seldom writes.
     let book_keys = if record_count <= crate::driver::BOOK_KEYS_MAX {
         (record_count.saturating_mul(2) + (1 << 16)).min(crate::driver::BOOK_KEYS_MAX)
     } else {
-        record_count
+        0
     };
     Ok(DataCtx {
         keys,
@@ -1030,8 +1034,62 @@ fn clock(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::read_verification;
+    use super::{add_checks, read_verification, EnginePass};
     use crate::driver::VerifyLog;
+    use crate::report::Report;
+
+    fn pass(tracked: bool, scans_failed: u64) -> EnginePass {
+        let phase = crate::driver::PhaseResult {
+            name: "run".into(),
+            threads: 1,
+            keys: 0,
+            ops: 20,
+            duration: std::time::Duration::from_secs(1),
+            target_ops_s: None,
+            response: std::collections::BTreeMap::new(),
+            service: std::collections::BTreeMap::new(),
+            kind_errors: std::collections::BTreeMap::new(),
+            errors: std::collections::BTreeMap::new(),
+            error_details: Vec::new(),
+            timeline: Vec::new(),
+            verify: VerifyLog {
+                checked: 10,
+                fresh_checked: 10,
+                fresh_failed: scans_failed,
+                scans_checked: 10,
+                scans_failed,
+                ..VerifyLog::default()
+            },
+            kind_ops: [("read", 10), ("scan", 10)].into_iter().collect(),
+            interval_log: Vec::new(),
+        };
+        EnginePass {
+            engine: "e".into(),
+            phases: vec![phase],
+            verified: true,
+            fresh_tracked: tracked,
+            scans_tracked: tracked,
+            resources: Vec::new(),
+            loads: Vec::new(),
+            readbacks: Vec::new(),
+            offsets_s: Vec::new(),
+            data_dir: std::path::PathBuf::new(),
+        }
+    }
+
+    /// A record-count pass that cannot judge freshness or scans (a key space too large to
+    /// track) must not hide the failures an earlier pass counted.
+    #[test]
+    fn an_untracked_pass_keeps_what_a_tracked_pass_found() {
+        let mut combined = pass(true, 2);
+        combined.append(pass(false, 0));
+        let mut report = Report::new("s", "e", 1, serde_json::Value::Null);
+        add_checks(&mut report, "e", &combined);
+        for name in ["read_freshness", "scan_completeness"] {
+            let check = report.checks.iter().find(|c| c.name == name);
+            assert!(check.is_some_and(|c| !c.passed), "{name}: {check:?}");
+        }
+    }
 
     /// Reads that ran with none verified fail the check; no reads at all leave it out.
     #[test]

@@ -25,6 +25,9 @@ enum Lie {
     OldVersion,
     /// Every `every`-th scan leaves out its second row.
     SkipInScan,
+    /// Every `every`-th put outside a transaction (the run's updates, after a batched
+    /// load) is acknowledged and dropped: the key keeps its older, valid version.
+    DropUpdates,
 }
 
 struct Faulty {
@@ -107,7 +110,8 @@ impl Session for FaultySession<'_> {
     fn put(&mut self, key: &[u8], value: &[u8]) -> AdapterResult<()> {
         std::thread::sleep(self.delay);
         self.puts += 1;
-        if self.lie == Lie::LoseWrites && self.puts.is_multiple_of(self.every) {
+        let drops = matches!(self.lie, Lie::LoseWrites | Lie::DropUpdates);
+        if drops && self.puts.is_multiple_of(self.every) {
             return Ok(());
         }
         if self.lie == Lie::OldVersion {
@@ -439,6 +443,26 @@ fn the_full_scan_read_back_catches_a_skipped_key_under_unordered_keys() -> anyho
         "{}",
         c.detail
     );
+    assert_eq!(
+        failed(&report),
+        ["final_verification"],
+        "{:?}",
+        report.checks
+    );
+    Ok(())
+}
+
+/// A lost update leaves the key's older version, valid for that key: only the version the
+/// book recorded as acknowledged tells it apart. Updates only, so no read sees it first.
+#[test]
+fn the_final_read_back_catches_a_lost_update_by_its_version() -> anyhow::Result<()> {
+    let text = READ_BACK_SCENARIO.replace("read = 0.5, update = 0.5", "update = 1.0");
+    let honest = run_scenario(&text, Lie::Honest, 1)?;
+    let c = check(&honest, "final_verification")?;
+    assert!(c.passed, "{}", c.detail);
+    let report = run_scenario(&text, Lie::DropUpdates, 5)?;
+    let c = check(&report, "final_verification")?;
+    assert!(c.detail.contains("stale"), "{}", c.detail);
     assert_eq!(
         failed(&report),
         ["final_verification"],

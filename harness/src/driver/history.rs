@@ -16,13 +16,22 @@
 //! an older version was acknowledged before the oldest one kept (a thread writes in order), so
 //! that ack is an upper bound that still proves staleness.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-/// Keys whose acknowledged writes the book tracks (8 bytes each: 128 MiB at this bound). A
-/// bigger key space (the scale scenarios) keeps only the "never begun" check.
+/// Keys whose acknowledged writes the book tracks in a dense array (8 bytes each: 128 MiB at
+/// this bound). Keys past it (the scale scenarios' 100M and 1B) go to the sparse part.
 pub const BOOK_KEYS_MAX: u64 = 1 << 24;
+/// Keys past the dense part whose acknowledged writes the sparse part can hold. Its memory
+/// follows the keys *written*, not the key space: about 20 bytes a key in a hash map, so
+/// 160 MiB at this bound, where a 1B-key scale run's ten minutes of YCSB B write a few
+/// million keys. Past it a write is counted in `unjudged_keys`, and every check that
+/// leans on the book fails rather than pass unseen.
+pub const SPARSE_KEYS_MAX: usize = 1 << 23;
+/// Locks of the sparse part: writers of different keys rarely meet on one.
+const SPARSE_SHARDS: usize = 64;
 /// Writes per thread whose ack stamps are kept exactly (16 bytes each).
 pub const RING_LEN: usize = 1024;
 /// Bits of a version that count one thread's writes; the thread number sits above them.
@@ -50,19 +59,24 @@ struct WriterLog {
 pub struct VersionBook {
     clock: AtomicU64,
     acked_begin_max: Box<[AtomicU64]>,
+    /// `acked_begin_max` of keys past the dense part, sharded by key.
+    sparse: Box<[Mutex<HashMap<u64, u64>>]>,
+    /// Acknowledged writes of keys the sparse part had no room for.
+    unjudged: AtomicU64,
     writers: Box<[Mutex<WriterLog>]>,
 }
 
 impl VersionBook {
-    /// A book for `threads` writer threads over keys `0..keys` (none tracked above
-    /// [`BOOK_KEYS_MAX`]).
+    /// A book for `threads` writer threads over keys `0..keys` held densely (up to
+    /// [`BOOK_KEYS_MAX`]); every other key is held sparsely once written.
     #[must_use]
     pub fn new(threads: usize, keys: u64) -> VersionBook {
-        let tracked = if keys <= BOOK_KEYS_MAX { keys } else { 0 };
-        let tracked = usize::try_from(tracked).unwrap_or(0);
+        let dense = usize::try_from(keys.min(BOOK_KEYS_MAX)).unwrap_or(0);
         VersionBook {
             clock: AtomicU64::new(1),
-            acked_begin_max: (0..tracked).map(|_| AtomicU64::new(0)).collect(),
+            acked_begin_max: (0..dense).map(|_| AtomicU64::new(0)).collect(),
+            sparse: (0..SPARSE_SHARDS).map(|_| Mutex::default()).collect(),
+            unjudged: AtomicU64::new(0),
             writers: (0..threads)
                 .map(|_| {
                     Mutex::new(WriterLog {
@@ -74,10 +88,29 @@ impl VersionBook {
         }
     }
 
-    /// True when reads of key `index` can be judged for staleness.
+    /// True when reads of key `index` can be judged for staleness: always, until the sparse
+    /// part overflows (see [`VersionBook::unjudged_keys`]).
     #[must_use]
     pub fn tracks(&self, index: u64) -> bool {
-        usize::try_from(index).is_ok_and(|i| i < self.acked_begin_max.len())
+        self.dense(index).is_some() || self.unjudged_keys() == 0
+    }
+
+    /// Acknowledged writes of keys the book had no room for (past [`SPARSE_KEYS_MAX`]):
+    /// reads of such keys cannot be judged, so a check that needs them must fail.
+    #[must_use]
+    pub fn unjudged_keys(&self) -> u64 {
+        self.unjudged.load(Ordering::SeqCst)
+    }
+
+    fn dense(&self, index: u64) -> Option<&AtomicU64> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.acked_begin_max.get(i))
+    }
+
+    fn shard(&self, index: u64) -> &Mutex<HashMap<u64, u64>> {
+        let slot = (crate::gen::mix64(index) % SPARSE_SHARDS as u64) as usize;
+        &self.sparse[slot]
     }
 
     fn tick(&self) -> u64 {
@@ -134,11 +167,20 @@ impl VersionBook {
     /// Writes of `keys` begun at `stamp` were acknowledged.
     pub fn acknowledged(&self, stamp: u64, keys: &[u64]) {
         for &key in keys {
-            if let Some(slot) = usize::try_from(key)
-                .ok()
-                .and_then(|i| self.acked_begin_max.get(i))
-            {
+            if let Some(slot) = self.dense(key) {
                 slot.fetch_max(stamp, Ordering::SeqCst);
+                continue;
+            }
+            let mut shard = self.shard(key).lock();
+            let room = shard.len() < SPARSE_KEYS_MAX / SPARSE_SHARDS;
+            match shard.get_mut(&key) {
+                Some(held) => *held = (*held).max(stamp),
+                None if room => {
+                    shard.insert(key, stamp);
+                }
+                None => {
+                    self.unjudged.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
     }
@@ -146,10 +188,10 @@ impl VersionBook {
     /// Taken before a read of key `index`: the stamp its answer must not predate.
     #[must_use]
     pub fn before_read(&self, index: u64) -> u64 {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.acked_begin_max.get(i))
-            .map_or(0, |s| s.load(Ordering::SeqCst))
+        match self.dense(index) {
+            Some(slot) => slot.load(Ordering::SeqCst),
+            None => self.shard(index).lock().get(&index).copied().unwrap_or(0),
+        }
     }
 
     /// Judges `version`, read after [`VersionBook::before_read`] returned `floor`.
@@ -265,6 +307,20 @@ mod tests {
         let failed = book.begin(1, 1);
         book.finish(1, failed, &[1], false);
         assert!(book.judge(failed.version, book.before_read(1)).is_ok());
+    }
+
+    #[test]
+    fn keys_past_the_dense_part_are_judged_too() {
+        // A 1B-key space: nothing is allocated per key, only per key written.
+        let book = VersionBook::new(1, 1 << 30);
+        let key = (1 << 29) + 17;
+        assert!(book.tracks(key));
+        let a = book.begin(0, 1);
+        book.finish(0, a, &[key], true);
+        assert!(book.judge(0, book.before_read(key)).is_err(), "lost update");
+        assert!(book.judge(a.version, book.before_read(key)).is_ok());
+        assert!(book.judge(0, book.before_read(key + 1)).is_ok());
+        assert_eq!(book.unjudged_keys(), 0);
     }
 
     #[test]

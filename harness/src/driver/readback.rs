@@ -118,8 +118,29 @@ pub fn read_back(
             Err(_) => anyhow::bail!("a read-back thread panicked"),
         }
     }
+    let unjudged = ctx.book.unjudged_keys();
+    if unjudged > 0 {
+        total.fail(format!(
+            "the version book had no room for {unjudged} acknowledged writes (past {} keys \
+             written): their versions could not be judged",
+            super::history::SPARSE_KEYS_MAX
+        ));
+    }
     total.duration = t0.elapsed();
     Ok(total)
+}
+
+/// `value` is a valid value of key `index` and its version is the key's acknowledged one:
+/// not one superseded by a write acknowledged later (a lost update), and not one never
+/// written. Every write has ended, so the book's floor for the key is final.
+fn acknowledged_version(ctx: &DataCtx, index: u64, value: &[u8]) -> Result<(), String> {
+    let version = ctx
+        .values
+        .verify(index, value)
+        .map_err(|e| format!("key {index}: {e}"))?;
+    ctx.book
+        .judge(version, ctx.book.before_read(index))
+        .map_err(|e| format!("key {index}: {e}"))
 }
 
 /// Indexes `lo..hi` by one scan: each key in order, each value verified.
@@ -147,10 +168,11 @@ fn slice(
                     "key {next} missing: the scan found another key in its place ({} bytes)",
                     k.len()
                 ));
-            } else if let Err(e) = ctx.values.verify(next, v) {
-                out.fail(format!("key {next}: {e}"));
             } else {
-                out.keys_verified += 1;
+                match acknowledged_version(ctx, next, v) {
+                    Err(e) => out.fail(e),
+                    Ok(()) => out.keys_verified += 1,
+                }
             }
             next += 1;
             if (next - lo).is_multiple_of(PROGRESS_EVERY) {
@@ -193,12 +215,12 @@ fn whole(
                 return;
             };
             ctx.keys.encode(index, &mut key);
-            match ctx.values.verify(index, v) {
-                Err(e) => out.fail(format!("key {index}: {e}")),
-                Ok(_) if key.as_slice() != k => {
+            match acknowledged_version(ctx, index, v) {
+                Err(e) => out.fail(e),
+                Ok(()) if key.as_slice() != k => {
                     out.fail(format!("key {index}'s value under another key"))
                 }
-                Ok(_) => {
+                Ok(()) => {
                     out.keys_verified += u64::from(index < expected);
                     below += u64::from(index < expected);
                 }
