@@ -165,6 +165,51 @@ fn merge_refuses_a_duplicate_shard() -> Result<()> {
     Ok(())
 }
 
+/// Four shards of a 10-cycle kill9 section, each with its true share.
+fn four_sectioned_shards() -> Result<Vec<Report>> {
+    let mut shards = four_shards()?;
+    for (i, r) in shards.iter_mut().enumerate() {
+        let shard = harness::shard::Shard {
+            index: i as u64,
+            count: 4,
+        };
+        let (first, share) = harness::shard::share(10, shard);
+        if let Some(s) = r.shard.as_mut() {
+            s.cycles = share;
+            s.sections = vec![harness::shard::SectionShare {
+                unit: "faults.kill9.cycles".into(),
+                first,
+                share,
+                total: 10,
+            }];
+        }
+    }
+    Ok(shards)
+}
+
+/// A copy of shard 0 relabelled as shard 1 never ran as shard 1: its seed says so, and with
+/// the seed forged too, its section offsets do.
+#[test]
+fn merge_refuses_a_shard_relabelled_as_another() -> Result<()> {
+    let shards = four_sectioned_shards()?;
+    merge(&labelled(shards.clone())).context("the true shards merge")?;
+    let mut forged = shards.clone();
+    forged[1] = shards[0].clone();
+    if let Some(s) = forged[1].shard.as_mut() {
+        s.index = Some(1);
+    }
+    let err = merge(&labelled(forged.clone()))
+        .err()
+        .context("merged a relabelled shard 0")?;
+    ensure!(err.0.contains("is not shard 1's"), "{err}");
+    forged[1].seed = harness::shard::derive_seed(42, 1);
+    let err = merge(&labelled(forged))
+        .err()
+        .context("merged a relabelled shard 0 with its seed forged")?;
+    ensure!(err.0.contains("faults.kill9.cycles 0..3"), "{err}");
+    Ok(())
+}
+
 #[test]
 fn merge_refuses_a_config_mismatch() -> Result<()> {
     let mut shards = four_shards()?;

@@ -90,6 +90,7 @@ pub fn merge(shards: &[(String, Report)]) -> Result<Merged, MergeError> {
     let count = infos[0].count;
     let order = complete(shards, count)?;
     let sorted: Vec<&(String, Report)> = order.iter().map(|&i| &shards[i]).collect();
+    genuine(&sorted)?;
     let mut histograms = BTreeMap::new();
     let crash_cycles = merge_cycles(&sorted, &mut histograms)?;
     let phases = merge_phases(&sorted, &mut histograms)?;
@@ -192,6 +193,68 @@ fn complete(shards: &[(String, Report)], count: u64) -> Result<Vec<usize>, Merge
         return Err(bad(problems.join("; ")));
     }
     Ok(by_index.into_values().flatten().collect())
+}
+
+/// Each shard is the one its index says: its seed is `derive_seed(base seed, index)` and each
+/// section's offset and share are what [`super::share`] gives that index, with the same
+/// sections and totals as shard 0. A copy of one shard relabelled as another fails here
+/// (every disagreement in one message).
+fn genuine(sorted: &[&(String, Report)]) -> Result<(), MergeError> {
+    let mut problems = Vec::new();
+    let sections0 = info(&sorted[0].1).sections;
+    for (label, r) in sorted {
+        let s = info(r);
+        let index = s.index.unwrap_or(u64::MAX);
+        let shard = super::Shard {
+            index,
+            count: s.count,
+        };
+        let seed = super::derive_seed(s.base_seed, index);
+        if r.seed != seed {
+            problems.push(format!(
+                "{label}: seed {} is not shard {index}'s (derived from base seed {}: {seed})",
+                r.seed, s.base_seed
+            ));
+        }
+        let units = |v: &[SectionShare]| -> Vec<(String, u64)> {
+            v.iter().map(|x| (x.unit.clone(), x.total)).collect()
+        };
+        if units(&s.sections) != units(&sections0) {
+            problems.push(format!(
+                "{label}: sections {:?} differ from shard 0's {:?}",
+                units(&s.sections),
+                units(&sections0)
+            ));
+        }
+        for sec in &s.sections {
+            let (first, len) = super::share(sec.total, shard);
+            if (sec.first, sec.share) != (first, len) {
+                problems.push(format!(
+                    "{label}: {} {}..{} is not shard {shard}'s share {first}..{} of {}",
+                    sec.unit,
+                    sec.first,
+                    sec.first + sec.share,
+                    first + len,
+                    sec.total
+                ));
+            }
+        }
+        let ran: u64 = s.sections.iter().map(|x| x.share).sum();
+        if !s.sections.is_empty() && s.cycles != ran {
+            problems.push(format!(
+                "{label}: {} cycles reported, but its sections' shares sum to {ran}",
+                s.cycles
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "shards are not what their indexes say: {}",
+            problems.join("; ")
+        )))
+    }
 }
 
 fn listed(indexes: &[u64]) -> String {
