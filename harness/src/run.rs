@@ -177,6 +177,7 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     }
     progress.finish();
     let histograms = fill_report(&mut report, req, &passes)?;
+    report.require_checks();
     if !req.keep_data {
         let _ = std::fs::remove_dir(req.out_dir.join("data"));
     }
@@ -834,11 +835,14 @@ fn add_checks(report: &mut Report, label: &str, pass: &EnginePass) {
         report.checks.push(scan_completeness(label, &verify));
     }
     let errors: u64 = phases.iter().flat_map(|p| p.errors.values()).sum();
+    let ops: u64 = phases.iter().map(|p| p.ops).sum();
     let details: Vec<&str> = phases
         .iter()
         .flat_map(|p| p.error_details.iter().map(String::as_str))
         .collect();
-    let detail = if errors == 0 {
+    let detail = if ops == 0 && errors == 0 {
+        format!("{label}: observed nothing: no operation ran, so none could fail")
+    } else if errors == 0 {
         format!("{label}: no operation failed")
     } else {
         format!(
@@ -848,7 +852,7 @@ fn add_checks(report: &mut Report, label: &str, pass: &EnginePass) {
     };
     report.checks.push(Check {
         name: "op_errors".into(),
-        passed: errors == 0,
+        passed: errors == 0 && ops > 0,
         detail,
     });
 }
@@ -1075,6 +1079,30 @@ mod tests {
             offsets_s: Vec::new(),
             data_dir: std::path::PathBuf::new(),
         }
+    }
+
+    /// A report that judged nothing exits non-zero and says why.
+    #[test]
+    fn a_report_with_no_checks_fails() {
+        let mut report = Report::new("s", "e", 1, serde_json::Value::Null);
+        assert_eq!(super::exit_code(&report), 1);
+        report.require_checks();
+        assert!(report
+            .checks
+            .iter()
+            .any(|c| !c.passed && c.detail.contains("nothing")));
+    }
+
+    /// `op_errors` over no operation has observed nothing: it fails.
+    #[test]
+    fn op_errors_with_no_operation_fails() {
+        let mut idle = pass(true, 0);
+        idle.phases[0].ops = 0;
+        idle.phases[0].kind_ops.clear();
+        let mut report = Report::new("s", "e", 1, serde_json::Value::Null);
+        add_checks(&mut report, "e", &idle);
+        let check = report.checks.iter().find(|c| c.name == "op_errors");
+        assert!(check.is_some_and(|c| !c.passed), "{check:?}");
     }
 
     /// A record-count pass that cannot judge freshness or scans (a key space too large to

@@ -120,3 +120,14 @@ fn bulk_deletes_of_small_values_fail_free_list_beyond_one_trunk() -> Result<()> 
         detail: "bulk deletes never grew the free list to two trunk pages",
     })
 }
+
+#[test]
+fn reads_configured_but_never_reached_fail_verified_reads() -> Result<()> {
+    // One verified read per 1000 commits, and 20 commits: no read is ever drawn. The check
+    // the scenario implies is in the report, failed, not absent.
+    prove(&Case {
+        faults: "read_per_mille = 1\n[power_loss]\ncycles = 2\npresets = [\"keep_all\"]\n",
+        check: "verified_reads",
+        detail: "observed nothing",
+    })
+}

@@ -187,6 +187,25 @@ fn four_sectioned_shards() -> Result<Vec<Report>> {
     Ok(shards)
 }
 
+/// Shards that judged nothing merge into a report that fails, never one that exits 0.
+#[test]
+fn shards_with_no_checks_merge_into_a_failure() -> Result<()> {
+    let mut shards = four_shards()?;
+    for r in &mut shards {
+        r.checks.clear();
+        if let Some(s) = r.shard.as_mut() {
+            s.check_counts.clear();
+        }
+    }
+    let merged = merge(&labelled(shards))?;
+    ensure!(
+        merged.report.verdict() == harness::report::Verdict::Fail,
+        "{:?}",
+        merged.report.checks
+    );
+    Ok(())
+}
+
 /// A copy of shard 0 relabelled as shard 1 never ran as shard 1: its seed says so, and with
 /// the seed forged too, its section offsets do.
 #[test]

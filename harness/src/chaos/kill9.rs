@@ -39,6 +39,13 @@ const TRANSFER_MAX: u64 = 100;
 const CHILD_OPS_MAX: u64 = 10_000_000;
 /// A child that outlives this is stuck: the parent kills it and reports it.
 const CHILD_WAIT_MAX: Duration = Duration::from_secs(60);
+/// How often a child says how many reads it has verified (`reads N`): the parent counts
+/// them as `verified_reads` observations, so a child that never verifies a read is seen,
+/// and a kill loses at most this long's count. About 50 short lines a second fit the pipe.
+const READS_SAY_EVERY: Duration = Duration::from_millis(20);
+
+/// Reads this child verified against the expected state (see [`READS_SAY_EVERY`]).
+static READS_VERIFIED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// The child checks the bank total every this many transfers.
 const BANK_SCAN_EVERY: u64 = 50;
 /// Children started per recovery kill before giving up on landing it inside the open:
@@ -271,6 +278,8 @@ fn kill_in_recovery(
 struct ChildRun {
     opening_seen: bool,
     open_us: Option<u64>,
+    /// Reads the child said it verified before it was killed.
+    reads_verified: u64,
     /// The child ended by itself (not killed): its exit code and last lines.
     exited: Option<(i32, String)>,
 }
@@ -341,6 +350,8 @@ fn kill_child(
             run.opening_seen = true;
         } else if let Some(us) = l.strip_prefix("opened ") {
             run.open_us = us.trim().parse().ok();
+        } else if let Some(n) = l.strip_prefix("reads ") {
+            run.reads_verified = run.reads_verified.max(n.trim().parse().unwrap_or(0));
         }
     }
     if let Some(code) = status.code() {
@@ -355,6 +366,9 @@ fn kill_child(
 }
 
 fn judge_child(out: &mut ChaosOutcome, run: &ChildRun, cycle: u64) {
+    if run.reads_verified > 0 {
+        out.tally.pass(names::VERIFIED_READS, run.reads_verified);
+    }
     let Some((code, text)) = &run.exited else {
         return;
     };
@@ -541,19 +555,31 @@ fn worker(a: &WorkerArgs) -> Result<(), ChildEnd> {
         settle_pending(a, engine.as_ref(), &oracle)?;
     }
     let threads = a.threads.clamp(1, super::spec::KILL9_THREADS_MAX);
+    let live = std::sync::atomic::AtomicU64::new(threads);
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (engine, oracle) = (&engine, &oracle);
+            let (engine, oracle, live) = (&engine, &oracle, &live);
             s.spawn(move || {
                 // The first finding ends the whole child at once: the parent reads one line.
                 if let Err(end) = worker_thread(a, engine.as_ref(), oracle, t, threads) {
                     std::process::exit(report_end(end));
                 }
+                live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             });
         }
+        s.spawn(|| say_reads(&live));
     });
     std::thread::sleep(CHILD_WAIT_MAX);
     Ok(())
+}
+
+/// Says `reads N` every [`READS_SAY_EVERY`] while a worker thread lives.
+fn say_reads(live: &std::sync::atomic::AtomicU64) {
+    use std::sync::atomic::Ordering;
+    while live.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(READS_SAY_EVERY);
+        say(&format!("reads {}", READS_VERIFIED.load(Ordering::SeqCst)));
+    }
 }
 
 /// Resolves the keys a killed child left in flight from what the recovered database shows,
@@ -617,7 +643,9 @@ fn read_op(
     let observed = read_version(a, s, key, &mut Vec::new())?;
     oracle
         .check_read(key, before, observed)
-        .map_err(|m| ChildEnd::Violation(m.to_string()))
+        .map_err(|m| ChildEnd::Violation(m.to_string()))?;
+    READS_VERIFIED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
 }
 
 /// The version `key` holds in the database (None: absent); a value that fails its own

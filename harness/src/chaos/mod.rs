@@ -122,6 +122,15 @@ impl Tally {
         }
     }
 
+    /// Registers each of `names` (with no observation if it has none yet): a check the
+    /// scenario implies is in the report even when the run never reached it, and then it
+    /// fails as having observed nothing.
+    pub fn expect(&mut self, names: &[&'static str]) {
+        for &name in names {
+            self.entry(name);
+        }
+    }
+
     /// Sets the text shown with a passed check.
     pub fn note(&mut self, name: &'static str, note: String) {
         self.entry(name).note = note;

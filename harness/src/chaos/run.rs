@@ -62,6 +62,7 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
         None => format!("{} seed {}", req.scenario_name, req.seed),
     };
     report.checks = outcome.tally.to_checks(&label);
+    report.require_checks();
     report.shard = req
         .shard
         .map(|s| shard_info(s, sections, &outcome.tally, &report.config));
@@ -135,6 +136,7 @@ pub fn run_sections(
             exe: std::env::current_exe().context("locating the harness binary")?,
         };
         out.absorb(kill9::run(&ctx)?);
+        out.tally.expect(&faults.implied_kill9());
     }
     let in_process = faults.power_loss.is_some()
         || faults.corruption.is_some()
@@ -190,6 +192,7 @@ pub fn run_in_process(ctx: &Ctx, faults: &FaultsSection) -> Result<ChaosOutcome>
     if let Some(f) = &faults.fail_at_n {
         out.absorb(inproc::run_fail_at_n(ctx, f)?);
     }
+    out.tally.expect(&faults.implied_in_process());
     Ok(out)
 }
 

@@ -307,6 +307,56 @@ pub struct TmpfsSpec {
 }
 
 impl FaultsSection {
+    /// The checks the in-process sections imply: each is registered before it can be
+    /// observed, so one that never observes anything fails ("observed nothing") instead of
+    /// being absent from the report.
+    #[must_use]
+    pub fn implied_in_process(&self) -> Vec<&'static str> {
+        use super::names::*;
+        let crashes = self.power_loss.is_some() || self.corruption.is_some();
+        let mut out = Vec::new();
+        let mut imply = |on: bool, name: &'static str| {
+            if on {
+                out.push(name);
+            }
+        };
+        imply(crashes, DURABILITY);
+        imply(crashes, INTEGRITY);
+        let pl = self.power_loss.is_some();
+        imply(pl && self.read_per_mille > 0, VERIFIED_READS);
+        imply(pl && self.scan_per_mille > 0, VERIFIED_SCANS);
+        imply(pl && self.accounts > 0, ATOMICITY);
+        imply(pl && self.writers > 0, CONCURRENT_WRITERS);
+        imply(pl && self.bulk_delete_every > 0, FREE_LIST_TRUNKS);
+        let read_faults = self.storage.as_ref().is_some_and(|p| p.injects());
+        imply(pl && read_faults, READ_FAULTS_FIRED);
+        imply(self.corruption.is_some(), CHECKSUM_DETECTION);
+        imply(self.enospc.is_some(), DISK_FULL_RECOVERY);
+        imply(self.eio.is_some(), EIO_FIRED);
+        imply(self.fail_at_n.is_some(), FAIL_AT_N_COMPLETES);
+        out
+    }
+
+    /// The checks `[faults.kill9]` implies (see [`FaultsSection::implied_in_process`]).
+    #[must_use]
+    pub fn implied_kill9(&self) -> Vec<&'static str> {
+        use super::names::*;
+        let Some(k) = &self.kill9 else {
+            return Vec::new();
+        };
+        // The bank's recovered state is judged by its total (atomicity), the others' key by
+        // key (durability).
+        let mut out = match k.workload.as_str() {
+            "bank" => vec![ATOMICITY, INTEGRITY],
+            "ycsb-a" => vec![DURABILITY, INTEGRITY, VERIFIED_READS],
+            _ => vec![DURABILITY, INTEGRITY],
+        };
+        if k.recovery_kill_every > 0 {
+            out.push(KILLS_IN_RECOVERY);
+        }
+        out
+    }
+
     /// Checks ranges serde cannot.
     ///
     /// # Errors

@@ -429,10 +429,27 @@ impl Report {
 
     /// Fail when any check failed, pass otherwise (including when there are no checks).
     pub fn verdict(&self) -> Verdict {
-        if self.checks.iter().any(|check| !check.passed) {
+        // A report that judged nothing has not passed: it fails, never exits 0 unseen.
+        if self.checks.is_empty() || self.checks.iter().any(|check| !check.passed) {
             Verdict::Fail
         } else {
             Verdict::Pass
+        }
+    }
+
+    /// Name of the check [`Report::require_checks`] adds to a report with none.
+    pub const NO_CHECKS: &'static str = "checks_present";
+
+    /// A report with no check gains one failed check saying so: a run or merge that judged
+    /// nothing fails, and its report says why.
+    pub fn require_checks(&mut self) {
+        if self.checks.is_empty() {
+            self.checks.push(Check {
+                name: Self::NO_CHECKS.into(),
+                passed: false,
+                detail: "observed nothing: the run registered no check, so nothing was judged"
+                    .into(),
+            });
         }
     }
 

@@ -116,6 +116,7 @@ pub fn merge(shards: &[(String, Report)]) -> Result<Merged, MergeError> {
     };
     let (checks, counts) = merge_checks(&sorted, &report.scenario, info0);
     report.checks = checks;
+    report.require_checks();
     report.reproduce = Some(reproduce(&sorted, count));
     report.shard = Some(merged_info(&sorted, counts));
     Ok(Merged { report, histograms })
