@@ -280,7 +280,7 @@ impl Op<'_> {
             .map(|k| self.oracle.state(k))
             .collect::<Result<Vec<_>, _>>()?;
         let mut seen: Vec<Option<Result<u64, String>>> = vec![None; befores.len()];
-        let (mut last, mut stray) = (None, None);
+        let (mut last, mut past_end, mut stray) = (None, false, None);
         let count_max = usize::try_from(end - start).unwrap_or(0);
         let seed = self.a.seed;
         let mut visit = |k: &[u8], v: &[u8]| match key_index(k) {
@@ -290,7 +290,7 @@ impl Op<'_> {
                     *slot = Some(verify_value(i, seed, v).map_err(|e| e.to_string()));
                 }
             }
-            Some((b'k', i)) if i >= end => last = last.or(Some(u64::MAX)),
+            Some((b'k', i)) if i >= end => past_end = true,
             _ => stray = Some(k.to_vec()),
         };
         let got = s
@@ -301,9 +301,11 @@ impl Op<'_> {
                 "scan from key {start}: unexpected key {k:?}"
             )));
         }
-        // A scan that filled its count stopped at its last key; the keys after it are unseen.
-        let checked_end = if got >= count_max {
-            last.map_or(start, |l| l.min(end - 1) + 1)
+        // A scan that filled its count inside the range stopped at its last key: the keys
+        // after it are unseen. One that ran short, or past `end`, saw the whole range: a key
+        // it did not return there is absent, and judged so.
+        let checked_end = if got >= count_max && !past_end {
+            last.map_or(start, |l| l + 1)
         } else {
             end
         };
@@ -484,4 +486,70 @@ fn settle_pending(
             .map_err(|m| ChildEnd::Violation(format!("after recovery: {m}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::ModelEngine;
+
+    /// A scan whose range misses its last key runs on past `end` to fill its count: the
+    /// missing key must be judged (absent against the oracle's present), not skipped.
+    #[test]
+    fn a_scan_past_its_end_judges_a_missing_last_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let keys = 200;
+        let oracle = ExpectedState::create(dir.path().join("expected"), keys)?;
+        let engine = ModelEngine::new();
+        let mut session = engine.session().map_err(|e| anyhow!("{e}"))?;
+        let a = SoakWorkerArgs {
+            engine: "model".into(),
+            dir: dir.path().to_path_buf(),
+            oracle: dir.path().join("expected"),
+            seed: 9,
+            episode: 0,
+            keys,
+            threads: 1,
+            cache_bytes: 0,
+            tick_ms: 1000,
+        };
+        // The scan's range, drawn as `scan` draws it.
+        let mut rng = SplitMix64::new(3);
+        let start = rng.clone().below(keys);
+        let end = (start + SCAN_KEYS_MAX).min(keys);
+        anyhow::ensure!(end < keys, "the range must end before the last key");
+        let mut value = Vec::new();
+        for k in 0..keys {
+            oracle.begin_put(k, 1)?;
+            if k != end - 1 {
+                generate_value(k, 1, a.seed, 60, &mut value);
+                session
+                    .put(&kv_key(b'k', k), &value)
+                    .map_err(|e| anyhow!("{e}"))?;
+            }
+            oracle.ack_put(k, 1)?;
+        }
+        let shared = Shared {
+            hists: Mutex::new(Vec::new()),
+            reads_checked: AtomicU64::new(0),
+            scans_checked: AtomicU64::new(0),
+        };
+        let mut op = Op {
+            a: &a,
+            oracle: &oracle,
+            lane: Lane { t: 0, threads: 1 },
+            value: Vec::new(),
+        };
+        match op.scan(session.as_mut(), &mut rng, &shared) {
+            Err(ChildEnd::Violation(v)) => {
+                anyhow::ensure!(v.contains(&format!("key {}", end - 1)), "{v}");
+                Ok(())
+            }
+            Err(ChildEnd::Error(e)) => Err(e),
+            Ok(()) => anyhow::bail!(
+                "key {} missing at the end of {start}..{end} passed",
+                end - 1
+            ),
+        }
+    }
 }
