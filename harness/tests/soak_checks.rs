@@ -10,7 +10,21 @@ use serde_json::Value;
 
 /// A short soak: `until` long, episodes of 3-5 s, 3,000 keys, ticks every second.
 fn soak(dir: &Path, until: &str, extra: &[&str]) -> Result<(i32, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+    soak_env(dir, until, extra, None)
+}
+
+/// [`soak`] with one environment variable set for the soak and its children.
+fn soak_env(
+    dir: &Path,
+    until: &str,
+    extra: &[&str],
+    env: Option<(&str, &str)>,
+) -> Result<(i32, String)> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+    if let Some((name, value)) = env {
+        command.env(name, value);
+    }
+    let out = command
         .args([
             "soak",
             "--until",
@@ -136,6 +150,21 @@ fn liveness_fails_alone_below_any_operation_time() -> Result<()> {
     ensure!(code == 1, "a 1 ms stall bound must fail ({code}):\n{text}");
     let r = report(&dir)?;
     ensure!(with_status(&r, "fail") == ["liveness"], "{}", r["checks"]);
+    Ok(())
+}
+
+/// One worker thread blocks forever inside an operation while the others go on: the ticks
+/// keep coming, but liveness must see the operation that never finishes.
+#[test]
+fn an_operation_that_never_finishes_fails_liveness_alone() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("soak");
+    let hook = Some(("HARNESS_SOAK_BLOCK_ONE_OP", "1"));
+    let (code, text) = soak_env(&dir, "6s", &["--stall-max", "2s"], hook)?;
+    ensure!(code == 1, "a blocked operation must fail ({code}):\n{text}");
+    let r = report(&dir)?;
+    ensure!(with_status(&r, "fail") == ["liveness"], "{}", r["checks"]);
+    ensure!(text.contains("still running"), "{text}");
     Ok(())
 }
 

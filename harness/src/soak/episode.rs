@@ -199,6 +199,16 @@ fn ingest(soak: &mut Soak, life: &mut Life, tick: &Tick, t_s: f64) {
                 stall_us / 1e6
             ),
         );
+    } else if tick.inflight_ms_max > soak.state.config.stall_ms_max {
+        soak.fail(
+            names::LIVENESS,
+            format!(
+                "an operation still running had taken {:.1} s at soak time {t_s:.0} s \
+                 (bound {:.1} s)",
+                tick.inflight_ms_max as f64 / 1e3,
+                stall_us / 1e6
+            ),
+        );
     } else if !all.is_empty() {
         soak.pass(names::LIVENESS, 1);
     }

@@ -99,6 +99,9 @@ pub struct Tick {
     /// Reads and scans checked against the expected state during the tick.
     pub reads_checked: u64,
     pub scans_checked: u64,
+    /// The longest operation still running at the tick, milliseconds (0: none).
+    #[serde(default)]
+    pub inflight_ms_max: u64,
     /// Per [`OP_KINDS`], the tick's latencies ([`encode_histogram`]).
     pub hists: Vec<String>,
 }

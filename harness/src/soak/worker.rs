@@ -38,6 +38,11 @@ pub const SOAK_THREADS_MAX: u64 = 64;
 /// The child exits by itself after this long without being killed: the parent is gone.
 const CHILD_LIFE_MAX: Duration = Duration::from_secs(48 * 3600);
 
+/// Test-only hook: set to `1`, the child's first worker thread blocks forever inside its
+/// first operation while the others go on. It proves `liveness` sees an operation that never
+/// finishes (`harness/tests/soak_checks.rs`); a real soak never sets it.
+pub const BLOCK_ONE_OP_ENV: &str = "HARNESS_SOAK_BLOCK_ONE_OP";
+
 /// Arguments of `harness worker soak` (hidden; started by `harness soak`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct SoakWorkerArgs {
@@ -67,6 +72,10 @@ struct Shared {
     hists: Mutex<Vec<Histogram<u64>>>,
     reads_checked: AtomicU64,
     scans_checked: AtomicU64,
+    /// Per thread, when its current operation began (milliseconds since the child started,
+    /// plus one; 0 between operations): the ticker reports the longest still running, so a
+    /// thread blocked forever shows although it never records a latency.
+    busy_since_ms: Vec<AtomicU64>,
 }
 
 /// The child's entry point; never returns normally before it is killed.
@@ -93,18 +102,20 @@ fn worker(a: &SoakWorkerArgs) -> Result<(), ChildEnd> {
     let engine = open_engine(&a.engine, &a.dir, &options).map_err(adapter_err)?;
     say(&format!("opened {}", started.elapsed().as_micros()));
     settle_pending(a, engine.as_ref(), &oracle)?;
+    let threads = a.threads.clamp(1, SOAK_THREADS_MAX);
     let shared = Shared {
         hists: Mutex::new((0..OP_KINDS.len()).map(|_| new_histogram()).collect()),
         reads_checked: AtomicU64::new(0),
         scans_checked: AtomicU64::new(0),
+        busy_since_ms: (0..threads).map(|_| AtomicU64::new(0)).collect(),
     };
-    let threads = a.threads.clamp(1, SOAK_THREADS_MAX);
     std::thread::scope(|s| {
         for t in 0..threads {
             let (engine, oracle, shared) = (&engine, &oracle, &shared);
             s.spawn(move || {
                 let lane = Lane { t, threads };
-                if let Err(end) = thread_main(a, engine.as_ref(), oracle, shared, lane) {
+                let clock = (shared, started);
+                if let Err(end) = thread_main(a, engine.as_ref(), oracle, clock, lane) {
                     // The first finding ends the whole child: the parent reads one line.
                     std::process::exit(report_end(end));
                 }
@@ -143,6 +154,7 @@ fn ticker(a: &SoakWorkerArgs, engine: &dyn Engine, shared: &Shared, started: Ins
             cache_bytes: counters.map(|c| c.cache_bytes),
             reads_checked: shared.reads_checked.swap(0, Ordering::Relaxed),
             scans_checked: shared.scans_checked.swap(0, Ordering::Relaxed),
+            inflight_ms_max: inflight_ms_max(shared, started),
             hists: hists.iter().map(encode_histogram).collect(),
         };
         last = Instant::now();
@@ -151,6 +163,17 @@ fn ticker(a: &SoakWorkerArgs, engine: &dyn Engine, shared: &Shared, started: Ins
             Err(e) => say(&format!("error tick: {e}")),
         }
     }
+}
+
+/// The longest operation still running, milliseconds (0: none).
+fn inflight_ms_max(shared: &Shared, started: Instant) -> u64 {
+    let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    (shared.busy_since_ms.iter())
+        .map(|b| b.load(Ordering::SeqCst))
+        .filter(|&since| since > 0)
+        .map(|since| now_ms.saturating_sub(since - 1))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The operation mix, in percent: reads 40, scans 10, updates 25, inserts and deletes 15,
@@ -180,9 +203,14 @@ fn thread_main(
     a: &SoakWorkerArgs,
     engine: &dyn Engine,
     oracle: &ExpectedState,
-    shared: &Shared,
+    (shared, child_started): (&Shared, Instant),
     lane: Lane,
 ) -> Result<(), ChildEnd> {
+    let busy = shared
+        .busy_since_ms
+        .get(usize::try_from(lane.t).unwrap_or(usize::MAX))
+        .ok_or_else(|| anyhow!("thread {} has no busy slot", lane.t))?;
+    let block = lane.t == 0 && std::env::var(BLOCK_ONE_OP_ENV).is_ok_and(|v| v == "1");
     let mut session = engine.session().map_err(adapter_err)?;
     let stream = a.episode.wrapping_mul(SOAK_THREADS_MAX) + lane.t;
     let mut rng = SplitMix64::new(hash(a.seed, 0x50A4_0001, stream));
@@ -197,6 +225,14 @@ fn thread_main(
     loop {
         let kind = draw_kind(&mut rng);
         let started = Instant::now();
+        let since = u64::try_from(child_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        busy.store(since.saturating_add(1), Ordering::SeqCst);
+        if block {
+            // The hook: this operation never finishes; the episode's kill ends it.
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
         match kind {
             OpKind::Read => op.read(session.as_mut(), &mut rng, shared)?,
             OpKind::Scan => op.scan(session.as_mut(), &mut rng, shared)?,
@@ -204,6 +240,7 @@ fn thread_main(
             OpKind::Churn => op.churn(session.as_mut(), &mut rng)?,
             OpKind::Rollback => op.rollback(session.as_mut(), &mut rng)?,
         }
+        busy.store(0, Ordering::SeqCst);
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if let Some(h) = local.get_mut(kind as usize) {
             h.saturating_record(ns.max(1));
@@ -533,6 +570,7 @@ mod tests {
             hists: Mutex::new(Vec::new()),
             reads_checked: AtomicU64::new(0),
             scans_checked: AtomicU64::new(0),
+            busy_since_ms: Vec::new(),
         };
         let mut op = Op {
             a: &a,
