@@ -8,6 +8,16 @@ use std::process::Command;
 use anyhow::{ensure, Context as _, Result};
 use serde_json::Value;
 
+/// Every trend switched off (a soak of seconds cannot judge one).
+const TRENDS_OFF: [&str; 6] = [
+    "--trend-off",
+    "rss_slope",
+    "--trend-off",
+    "file_size_slope",
+    "--trend-off",
+    "p99_drift",
+];
+
 /// A short soak: `until` long, episodes of 3-5 s, 3,000 keys, ticks every second.
 fn soak(dir: &Path, until: &str, extra: &[&str]) -> Result<(i32, String)> {
     soak_env(dir, until, extra, None)
@@ -44,6 +54,8 @@ fn soak_env(
             "--seed",
             "11",
         ])
+        // Seconds-long soaks can judge no trend: each is switched off, as the soak demands.
+        .args(TRENDS_OFF)
         .args(extra)
         .arg("--out")
         .arg(dir)
@@ -135,10 +147,79 @@ fn soak_passes_and_resumes_from_its_checkpoint() -> Result<()> {
         );
     }
     ensure!(
-        with_status(&r, "pending").contains(&"rss_slope".to_string()),
-        "a 14 s soak cannot judge a memory slope: {}",
+        with_status(&r, "not judged") == ["rss_slope", "file_size_slope", "p99_drift"],
+        "the trends switched off must say so: {}",
         r["checks"]
     );
+    Ok(())
+}
+
+/// A soak too short to judge a trend refuses to start unless the trend is switched off.
+#[test]
+fn a_soak_that_cannot_judge_a_trend_is_refused() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "soak",
+            "--until",
+            "8s",
+            "--episode-min",
+            "3s",
+            "--episode-max",
+            "5s",
+        ])
+        .args(["--tick", "1s", "--bucket", "2s", "--keys", "3000"])
+        .arg("--out")
+        .arg(tmp.path().join("soak"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(2) && text.contains("--trend-off rss_slope"),
+        "({:?}) {text}",
+        out.status.code()
+    );
+    Ok(())
+}
+
+/// A soak that never ticked (8 s with a 10 s tick) observed no operation: it fails, with
+/// each check it implies saying it observed nothing, instead of printing PASS.
+#[test]
+fn a_soak_that_observed_nothing_fails() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("soak");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "soak",
+            "--until",
+            "8s",
+            "--episode-min",
+            "3s",
+            "--episode-max",
+            "5s",
+        ])
+        .args([
+            "--tick", "10s", "--bucket", "10s", "--keys", "3000", "--seed", "11",
+        ])
+        .args(TRENDS_OFF)
+        .arg("--out")
+        .arg(&dir)
+        .output()?;
+    let code = out.status.code().unwrap_or(-1);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    ensure!(
+        code == 1,
+        "a soak that saw no tick must fail ({code}):\n{text}"
+    );
+    let r = report(&dir)?;
+    let failed = with_status(&r, "fail");
+    for name in ["liveness", "verified_reads", "verified_scans", "rss_bound"] {
+        ensure!(
+            failed.contains(&name.to_string()),
+            "{name}: {}",
+            r["checks"]
+        );
+    }
+    ensure!(text.contains("observed nothing"), "{text}");
     Ok(())
 }
 

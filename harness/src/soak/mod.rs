@@ -104,6 +104,15 @@ pub struct SoakArgs {
     /// Longest any operation may take (liveness).
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub stall_max: Duration,
+    /// The soak's whole planned length over all its slices (default: --until). It decides
+    /// which trends the soak can judge; the last slice fails a trend still pending.
+    #[arg(long, value_parser = parse_duration)]
+    pub total: Option<Duration>,
+    /// A trend check not to judge: rss_slope, file_size_slope or p99_drift (repeatable).
+    /// The report says "not judged". A soak whose settings cannot judge a trend refuses to
+    /// start unless that trend is switched off here.
+    #[arg(long = "trend-off")]
+    pub trends_off: Vec<String>,
 }
 
 /// Parses `90`, `90s`, `250ms`, `30m`, `6h`, `1h30m` (a bare number is seconds).
@@ -159,10 +168,57 @@ pub struct SoakConfig {
     pub stall_ms_max: u64,
     #[serde(default = "rss_over_cache_mib_default")]
     pub rss_over_cache_mib_max: u64,
+    /// The soak's planned length over all slices, seconds (0 in older checkpoints: unknown,
+    /// and no trend is failed for being pending).
+    #[serde(default)]
+    pub total_s: u64,
+    /// Trends switched off (`--trend-off`): never judged, reported as not judged.
+    #[serde(default)]
+    pub trends_off: Vec<String>,
 }
 
 fn rss_over_cache_mib_default() -> u64 {
     RSS_OVER_CACHE_MIB_DEFAULT
+}
+
+/// Where a check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    Pending,
+    NotJudged,
+}
+
+impl CheckStatus {
+    /// The word soak.json and the page use.
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::Pending => "pending",
+            CheckStatus::NotJudged => "not judged",
+        }
+    }
+}
+
+impl CheckState {
+    /// A failure, or no observation while neither pending nor switched off, fails.
+    #[must_use]
+    pub fn status(&self) -> CheckStatus {
+        if self.failed > 0 {
+            CheckStatus::Fail
+        } else if self.not_judged.is_some() {
+            CheckStatus::NotJudged
+        } else if self.pending.is_some() {
+            CheckStatus::Pending
+        } else if self.checked == 0 {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Pass
+        }
+    }
 }
 
 /// One named check's counts, carried across slices.
@@ -173,6 +229,9 @@ pub struct CheckState {
     pub details: Vec<String>,
     /// Set while a trend check has too little data to judge.
     pub pending: Option<String>,
+    /// Set for a trend switched off: it is reported as not judged, neither passed nor failed.
+    #[serde(default)]
+    pub not_judged: Option<String>,
     pub note: String,
 }
 
@@ -192,6 +251,22 @@ pub mod names {
     /// The child's resident memory stays within the page cache's bound plus
     /// `--rss-over-cache-mib-max` (512 MiB by default).
     pub const RSS_BOUND: &str = "rss_bound";
+    /// The trend checks: judged over the whole soak, or switched off with `--trend-off`.
+    pub const TRENDS: [&str; 3] = [RSS_SLOPE, FILE_SLOPE, P99_DRIFT];
+    /// Every check a soak implies, registered when it starts: one that never observes
+    /// anything fails ("observed nothing") rather than being absent.
+    pub const ALL: [&str; 10] = [
+        OPERATIONS_SUCCEED,
+        LIVENESS,
+        VERIFIED_READS,
+        VERIFIED_SCANS,
+        DURABILITY,
+        INTEGRITY,
+        RSS_BOUND,
+        RSS_SLOPE,
+        FILE_SLOPE,
+        P99_DRIFT,
+    ];
 }
 
 /// One crash episode: the child's life and the verification after its kill.
@@ -320,6 +395,31 @@ fn config_of(args: &SoakArgs, seed: u64) -> Result<SoakConfig> {
     if args.tick < Duration::from_millis(100) || args.bucket < args.tick {
         bail!("--tick must be at least 100ms and --bucket at least one tick");
     }
+    let total = args.total.unwrap_or(args.until);
+    if total < args.until {
+        bail!("--total must be at least --until (one slice)");
+    }
+    let judged = |name: &str| !args.trends_off.iter().any(|t| t == name);
+    for off in &args.trends_off {
+        if !names::TRENDS.contains(&off.as_str()) {
+            bail!(
+                "--trend-off {off}: not a trend (one of {:?})",
+                names::TRENDS
+            );
+        }
+    }
+    for (name, why) in trend::unjudgeable(
+        total.as_secs(),
+        args.episode_min.as_secs(),
+        args.bucket.as_secs().max(1),
+    ) {
+        if judged(name) {
+            bail!(
+                "this soak cannot judge {name}: {why}; lengthen it, or switch the trend off \
+                 with --trend-off {name} (the report then says \"not judged\")"
+            );
+        }
+    }
     Ok(SoakConfig {
         engine,
         seed,
@@ -335,6 +435,8 @@ fn config_of(args: &SoakArgs, seed: u64) -> Result<SoakConfig> {
         p99_drift_max: args.p99_drift_max,
         stall_ms_max: u64::try_from(args.stall_max.as_millis()).unwrap_or(u64::MAX),
         rss_over_cache_mib_max: args.rss_over_cache_mib_max,
+        total_s: total.as_secs(),
+        trends_off: args.trends_off.clone(),
     })
 }
 
@@ -362,6 +464,7 @@ fn start_new(args: &SoakArgs, exe: PathBuf) -> Result<Soak> {
     std::fs::create_dir_all(dir.join("data"))?;
     let oracle = ExpectedState::create(dir.join("expected"), config.keys)?;
     let keys_loaded = load(&config, &dir, &oracle).context("soak: load")?;
+    let checks = registered(&config);
     let state = SoakState {
         format: CHECKPOINT_FORMAT,
         rng_state: hash(seed, 0x50A4_0003, 0),
@@ -372,7 +475,7 @@ fn start_new(args: &SoakArgs, exe: PathBuf) -> Result<Soak> {
         samples: Vec::new(),
         episodes: Vec::new(),
         buckets: Vec::new(),
-        checks: Vec::new(),
+        checks,
         slices: Vec::new(),
         keys_loaded,
     };
@@ -383,6 +486,21 @@ fn start_new(args: &SoakArgs, exe: PathBuf) -> Result<Soak> {
         dir,
         exe,
     })
+}
+
+/// Every check the soak implies, before any is observed; the trends switched off say so.
+fn registered(config: &SoakConfig) -> Vec<(String, CheckState)> {
+    names::ALL
+        .iter()
+        .map(|&name| {
+            let off = config.trends_off.iter().any(|t| t == name);
+            let state = CheckState {
+                not_judged: off.then(|| "switched off with --trend-off".to_string()),
+                ..CheckState::default()
+            };
+            (name.to_string(), state)
+        })
+        .collect()
 }
 
 fn load(config: &SoakConfig, dir: &Path, oracle: &ExpectedState) -> Result<u64> {
@@ -523,6 +641,7 @@ pub fn run(args: &SoakArgs, exe: PathBuf) -> Result<u8> {
         episodes: soak.state.episodes_next - episodes_before,
     });
     trend::judge(&mut soak.state, &soak.buckets);
+    trend::fail_pending_at_end(&mut soak.state);
     if let Some(path) = &args.checkpoint {
         write_checkpoint(&mut soak, path)?;
     }
@@ -561,6 +680,8 @@ fn finish(soak: &Soak, args: &SoakArgs) -> u8 {
                 c.checked,
                 c.details.join(" | ")
             )
+        } else if let Some(why) = &c.not_judged {
+            format!("not judged: {why}")
         } else if let Some(why) = &c.pending {
             format!("pending: {why}")
         } else if c.checked == 0 {
@@ -580,7 +701,7 @@ fn finish(soak: &Soak, args: &SoakArgs) -> u8 {
         .state
         .checks
         .iter()
-        .any(|(_, c)| c.failed > 0 || c.checked == 0 && c.pending.is_none());
+        .any(|(_, c)| c.status() == CheckStatus::Fail);
     if failed {
         let c = &soak.state.config;
         println!(

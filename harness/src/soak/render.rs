@@ -58,15 +58,10 @@ fn checks_json(soak: &Soak) -> Vec<Value> {
         .checks
         .iter()
         .map(|(name, c)| {
-            let status = if c.failed > 0 || c.checked == 0 && c.pending.is_none() {
-                "fail"
-            } else if c.pending.is_some() {
-                "pending"
-            } else {
-                "pass"
-            };
+            let status = c.status().word();
             json!({ "name": name, "status": status, "checked": c.checked, "failed": c.failed,
-                    "details": c.details, "pending": c.pending, "note": c.note })
+                    "details": c.details, "pending": c.pending, "not_judged": c.not_judged,
+                    "note": c.note })
         })
         .collect()
 }
@@ -144,6 +139,7 @@ fn checks_table(out: &mut String, report: &Value) {
         let status = c["status"].as_str().unwrap_or("fail");
         let detail = match status {
             "pending" => c["pending"].as_str().unwrap_or_default().to_string(),
+            "not judged" => c["not_judged"].as_str().unwrap_or_default().to_string(),
             "fail" => c["details"]
                 .as_array()
                 .into_iter()

@@ -97,56 +97,124 @@ fn pending(soak: &mut SoakState, name: &str, why: &str) {
     soak.checks.push((name.to_string(), state));
 }
 
-/// Judges the trend checks on the soak so far (replacing any earlier slice's verdicts).
+/// The shortest crash episode whose memory slope counts: [`RSS_SPAN_S_MIN`] past a warm-up
+/// of a quarter of the episode is 800 s; 40 s more leaves room for the first and last tick.
+pub const RSS_EPISODE_S_MIN: u64 = 840;
+/// The shortest soak whose file slope can be judged: [`FILE_SPAN_S_MIN`] past the first
+/// quarter is 2,400 s, plus a minute for the episodes' verification gaps.
+pub const FILE_SOAK_S_MIN: u64 = 2_460;
+/// Buckets a soak must span for the p99 drift: two must be full (half their span in
+/// work), and episode starts and verifications take time from each.
+pub const DRIFT_BUCKETS_MIN: u64 = 3;
+
+/// The trends a soak of `total_s` seconds, with episodes of at least `episode_min_s` and
+/// buckets of `bucket_s`, could never judge, each with why.
+#[must_use]
+pub fn unjudgeable(total_s: u64, episode_min_s: u64, bucket_s: u64) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if episode_min_s < RSS_EPISODE_S_MIN || total_s < RSS_EPISODE_S_MIN {
+        out.push((
+            names::RSS_SLOPE,
+            format!(
+                "it needs crash episodes (--episode-min, now {episode_min_s} s) and a soak \
+                 (--total, now {total_s} s) of at least {RSS_EPISODE_S_MIN} s"
+            ),
+        ));
+    }
+    if total_s < FILE_SOAK_S_MIN {
+        out.push((
+            names::FILE_SLOPE,
+            format!("it needs a soak (--total, now {total_s} s) of at least {FILE_SOAK_S_MIN} s"),
+        ));
+    }
+    if total_s < DRIFT_BUCKETS_MIN * bucket_s {
+        out.push((
+            names::P99_DRIFT,
+            format!(
+                "it needs a soak (--total, now {total_s} s) of at least {DRIFT_BUCKETS_MIN} \
+                 buckets of --bucket {bucket_s} s"
+            ),
+        ));
+    }
+    out
+}
+
+/// Once the soak has run its planned length, a trend still pending fails: the soak was
+/// meant to judge it and could not.
+pub fn fail_pending_at_end(soak: &mut SoakState) {
+    if soak.config.total_s == 0 || soak.elapsed_s < soak.config.total_s as f64 {
+        return;
+    }
+    let total_s = soak.config.total_s;
+    for (name, c) in &mut soak.checks {
+        if let Some(why) = c.pending.take() {
+            c.checked += 1;
+            c.failed += 1;
+            c.details.push(format!(
+                "{name} could not be judged over the soak's planned {total_s} s: {why}"
+            ));
+        }
+    }
+}
+
+/// Judges the trend checks on the soak so far (replacing any earlier slice's verdicts); a
+/// trend switched off is left as registered (not judged).
 pub fn judge(soak: &mut SoakState, buckets: &[Bucket]) {
     let c = soak.config.clone();
-    match rss_slope_mib_h(&soak.samples) {
-        Some(s) if s <= c.rss_slope_mib_h_max => set(
-            soak,
-            names::RSS_SLOPE,
-            Ok(format!(
-                "{s:+.2} MiB/h (bound {:.0})",
-                c.rss_slope_mib_h_max
-            )),
-        ),
-        Some(s) => set(
-            soak,
-            names::RSS_SLOPE,
-            Err(format!(
-                "resident memory grew {s:+.2} MiB/h within episodes (bound {:.0})",
-                c.rss_slope_mib_h_max
-            )),
-        ),
-        None => pending(
-            soak,
-            names::RSS_SLOPE,
-            "no episode has 10 minutes of samples past its warm-up yet",
-        ),
+    let off = |name: &str| c.trends_off.iter().any(|t| t == name);
+    if !off(names::RSS_SLOPE) {
+        match rss_slope_mib_h(&soak.samples) {
+            Some(s) if s <= c.rss_slope_mib_h_max => set(
+                soak,
+                names::RSS_SLOPE,
+                Ok(format!(
+                    "{s:+.2} MiB/h (bound {:.0})",
+                    c.rss_slope_mib_h_max
+                )),
+            ),
+            Some(s) => set(
+                soak,
+                names::RSS_SLOPE,
+                Err(format!(
+                    "resident memory grew {s:+.2} MiB/h within episodes (bound {:.0})",
+                    c.rss_slope_mib_h_max
+                )),
+            ),
+            None => pending(
+                soak,
+                names::RSS_SLOPE,
+                "no episode has 10 minutes of samples past its warm-up yet",
+            ),
+        }
     }
-    match file_slope_mib_h(&soak.samples) {
-        Some(s) if s <= c.file_slope_mib_h_max => set(
-            soak,
-            names::FILE_SLOPE,
-            Ok(format!(
-                "{s:+.2} MiB/h (bound {:.0})",
-                c.file_slope_mib_h_max
-            )),
-        ),
-        Some(s) => set(
-            soak,
-            names::FILE_SLOPE,
-            Err(format!(
-                "the engine file grew {s:+.2} MiB/h with a steady key count (bound {:.0})",
-                c.file_slope_mib_h_max
-            )),
-        ),
-        None => pending(
-            soak,
-            names::FILE_SLOPE,
-            "less than 30 minutes of samples past the soak's first quarter",
-        ),
+    if !off(names::FILE_SLOPE) {
+        match file_slope_mib_h(&soak.samples) {
+            Some(s) if s <= c.file_slope_mib_h_max => set(
+                soak,
+                names::FILE_SLOPE,
+                Ok(format!(
+                    "{s:+.2} MiB/h (bound {:.0})",
+                    c.file_slope_mib_h_max
+                )),
+            ),
+            Some(s) => set(
+                soak,
+                names::FILE_SLOPE,
+                Err(format!(
+                    "the engine file grew {s:+.2} MiB/h with a steady key count (bound {:.0})",
+                    c.file_slope_mib_h_max
+                )),
+            ),
+            None => pending(
+                soak,
+                names::FILE_SLOPE,
+                "less than 30 minutes of samples past the soak's first quarter",
+            ),
+        }
     }
-    judge_drift(soak, buckets);
+    if !off(names::P99_DRIFT) {
+        judge_drift(soak, buckets);
+    }
 }
 
 /// The p99 of all operations in the last full bucket against the first.
@@ -253,6 +321,8 @@ mod tests {
                 p99_drift_max: 3.0,
                 stall_ms_max: 10_000,
                 rss_over_cache_mib_max: 512,
+                total_s: 0,
+                trends_off: Vec::new(),
             },
             dir: std::path::PathBuf::new(),
             rng_state: 0,
@@ -345,6 +415,42 @@ mod tests {
         assert!(
             v.iter().all(|(_, failed, pending)| !failed && *pending),
             "{v:?}"
+        );
+    }
+
+    /// A soak too short for a trend is refused up front (see `config_of`); one long enough
+    /// for all three is not.
+    #[test]
+    fn short_soaks_cannot_judge_trends() {
+        let names_of =
+            |v: Vec<(&'static str, String)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+        assert_eq!(
+            names_of(unjudgeable(120, 20, 30)),
+            [names::RSS_SLOPE, names::FILE_SLOPE]
+        );
+        assert_eq!(
+            names_of(unjudgeable(120, 20, 60)),
+            [names::RSS_SLOPE, names::FILE_SLOPE, names::P99_DRIFT]
+        );
+        assert!(unjudgeable(24 * 3600, 900, 3600).is_empty());
+    }
+
+    /// A trend still pending when the soak has run its planned length fails.
+    #[test]
+    fn a_trend_pending_at_the_planned_end_fails() {
+        let mut s = state(Vec::new());
+        judge(&mut s, &[]);
+        assert!(
+            failing(&s).is_empty(),
+            "pending mid-soak: {:?}",
+            verdicts(&s)
+        );
+        s.config.total_s = 100;
+        s.elapsed_s = 100.0;
+        fail_pending_at_end(&mut s);
+        assert_eq!(
+            failing(&s),
+            [names::RSS_SLOPE, names::FILE_SLOPE, names::P99_DRIFT]
         );
     }
 }
