@@ -77,6 +77,11 @@ pub mod names {
     pub const FREE_LIST_TRUNKS: &str = "free_list_beyond_one_trunk";
 }
 
+/// How the detail of a check begins when it observed nothing because another check failed
+/// first: it fails (it was never exercised), but it is not a detection of its own, and the
+/// seeded-bug tests do not count it against a bug that must fail one check alone.
+pub const NOT_REACHED: &str = "not reached";
+
 /// Failure details kept per check; the rest are counted.
 const DETAILS_PER_CHECK_MAX: usize = 5;
 /// Fault events copied into a report; the full count is in the detail of the run.
@@ -200,7 +205,12 @@ impl Tally {
             // A check that observed nothing has not held: it fails, so a blind checker
             // (a workload that never reached it, a fault that never fired) cannot pass.
             let empty = t.checked == 0;
-            let detail = if empty {
+            let detail = if empty && self.total_failures() > 0 {
+                format!(
+                    "{label}: {NOT_REACHED}: observed nothing, as another check's failure came \
+                     first (a failed reopen leaves nothing to check); it cannot pass"
+                )
+            } else if empty {
                 format!("{label}: observed nothing; a check with no observation cannot pass")
             } else if t.failed == 0 {
                 let note = if t.note.is_empty() {

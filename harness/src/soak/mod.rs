@@ -203,21 +203,37 @@ impl CheckStatus {
     }
 }
 
+/// Why a check with no observation is not judged when another check failed first.
+pub const STOPPED_EARLY: &str =
+    "not reached: the soak stopped at another check's failure before this one observed anything";
+
 impl CheckState {
-    /// A failure, or no observation while neither pending nor switched off, fails.
+    /// A failure, or no observation while neither pending nor switched off, fails; with
+    /// `stopped` (another check failed, and the soak stops at its first failure) a check
+    /// with no observation is not judged instead, so the failure that stopped it stands alone.
     #[must_use]
-    pub fn status(&self) -> CheckStatus {
+    pub fn status(&self, stopped: bool) -> CheckStatus {
         if self.failed > 0 {
             CheckStatus::Fail
         } else if self.not_judged.is_some() {
             CheckStatus::NotJudged
         } else if self.pending.is_some() {
             CheckStatus::Pending
-        } else if self.checked == 0 {
+        } else if self.checked == 0 && !stopped {
             CheckStatus::Fail
+        } else if self.checked == 0 {
+            CheckStatus::NotJudged
         } else {
             CheckStatus::Pass
         }
+    }
+}
+
+impl SoakState {
+    /// Some check failed: the soak stopped there.
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.checks.iter().any(|(_, c)| c.failed > 0)
     }
 }
 
@@ -682,6 +698,8 @@ fn finish(soak: &Soak, args: &SoakArgs) -> u8 {
             )
         } else if let Some(why) = &c.not_judged {
             format!("not judged: {why}")
+        } else if c.checked == 0 && soak.state.stopped() {
+            format!("not judged: {STOPPED_EARLY}")
         } else if let Some(why) = &c.pending {
             format!("pending: {why}")
         } else if c.checked == 0 {
@@ -701,7 +719,7 @@ fn finish(soak: &Soak, args: &SoakArgs) -> u8 {
         .state
         .checks
         .iter()
-        .any(|(_, c)| c.status() == CheckStatus::Fail);
+        .any(|(_, c)| c.status(soak.state.stopped()) == CheckStatus::Fail);
     if failed {
         let c = &soak.state.config;
         println!(

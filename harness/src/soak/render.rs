@@ -58,10 +58,16 @@ fn checks_json(soak: &Soak) -> Vec<Value> {
         .checks
         .iter()
         .map(|(name, c)| {
-            let status = c.status().word();
-            json!({ "name": name, "status": status, "checked": c.checked, "failed": c.failed,
-                    "details": c.details, "pending": c.pending, "not_judged": c.not_judged,
-                    "note": c.note })
+            let stopped = soak.state.stopped();
+            let status = c.status(stopped);
+            let not_judged = match (&c.not_judged, status) {
+                (Some(why), _) => Some(why.clone()),
+                (None, super::CheckStatus::NotJudged) => Some(super::STOPPED_EARLY.to_string()),
+                (None, _) => None,
+            };
+            json!({ "name": name, "status": status.word(), "checked": c.checked,
+                    "failed": c.failed, "details": c.details, "pending": c.pending,
+                    "not_judged": not_judged, "note": c.note })
         })
         .collect()
 }
