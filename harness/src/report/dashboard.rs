@@ -52,8 +52,6 @@ pub const WARNINGS_MAX: usize = 20;
 /// Age past which the page calls its data stale: `bench.yml` appends on every push to main,
 /// so a week without a line means the workflow stopped.
 pub const STALE_AFTER_S: u64 = 7 * 86_400;
-/// Changes smaller than this are not coloured better/worse: the compare floor (2%).
-const CHANGE_COLOURED_MIN: f64 = crate::compare::CHANGE_MIN;
 /// Most runs for which every run gets a grid line; past that the lines would merge into a
 /// grey block (and cost a line per run in each of the charts).
 const RUN_GRID_MAX: usize = 100;
@@ -464,10 +462,15 @@ pub struct Mover {
     pub baseline: Option<(f64, usize)>,
     /// `(latest − median) / median`; None with no previous run or a zero median.
     pub change: Option<f64>,
+    /// `compare`'s verdict on the latest commit's runs against up to
+    /// [`BASELINE_RUNS_MAX`] runs of earlier commits (None: no earlier commit). Only a
+    /// regression or an improvement there is coloured.
+    pub judged: Option<crate::compare::Verdict>,
 }
 
 impl Mover {
-    fn new(key: SeriesKey, points: Vec<(usize, f64)>) -> Mover {
+    fn new(key: SeriesKey, points: Vec<(usize, f64)>, commits: &[String]) -> Mover {
+        let judged = judge_latest_commit(&key, &points, commits);
         let latest = points.last().map_or(0.0, |p| p.1);
         let before = &points[..points.len().saturating_sub(1)];
         let window = &before[before.len().saturating_sub(BASELINE_RUNS_MAX)..];
@@ -483,23 +486,58 @@ impl Mover {
             latest,
             baseline,
             change,
+            judged,
         }
     }
 
-    /// Whether the change is a step in the bad direction for this metric.
+    /// Whether the series moved in the bad direction for this metric, when `compare`'s test
+    /// calls the move a change (significant, and beyond the larger of 2% and the baseline's
+    /// noise band); None when it does not.
     fn worse(&self) -> Option<bool> {
-        let change = self.change.filter(|c| c.abs() >= CHANGE_COLOURED_MIN)?;
-        Some((change < 0.0) == self.key.metric.higher_is_better())
+        use crate::compare::Verdict;
+        // `compare` reads higher as better; a latency's rise is its "improvement".
+        let lower = match self.judged.as_ref()? {
+            Verdict::Regression => true,
+            Verdict::Improvement => false,
+            Verdict::Same | Verdict::Inconclusive => return None,
+        };
+        Some(lower == self.key.metric.higher_is_better())
     }
+}
+
+/// `compare::judge` of the runs of the series' latest commit against up to
+/// [`BASELINE_RUNS_MAX`] runs of the commits before it (None when there are none).
+fn judge_latest_commit(
+    key: &SeriesKey,
+    points: &[(usize, f64)],
+    commits: &[String],
+) -> Option<crate::compare::Verdict> {
+    let commit_of = |i: usize| commits.get(i).map(String::as_str);
+    let latest = commit_of(points.last()?.0)?;
+    let first = points.iter().position(|p| commit_of(p.0) == Some(latest))?;
+    let cand: Vec<f64> = (points[first..].iter())
+        .filter(|p| commit_of(p.0) == Some(latest))
+        .map(|p| p.1)
+        .collect();
+    let before = &points[..first];
+    let base: Vec<f64> = before[before.len().saturating_sub(BASELINE_RUNS_MAX)..]
+        .iter()
+        .map(|p| p.1)
+        .collect();
+    if base.is_empty() {
+        return None;
+    }
+    let name = (key.scenario.clone(), key.engine.clone(), key.name());
+    Some(crate::compare::judge(name, &base, &cand).verdict)
 }
 
 /// The series ordered by the movers rule: `|change|` descending, then those without a change
 /// by name.
 #[must_use]
-pub fn movers(series: BTreeMap<SeriesKey, Vec<(usize, f64)>>) -> Vec<Mover> {
+pub fn movers(series: BTreeMap<SeriesKey, Vec<(usize, f64)>>, commits: &[String]) -> Vec<Mover> {
     let mut movers: Vec<Mover> = series
         .into_iter()
-        .map(|(key, points)| Mover::new(key, points))
+        .map(|(key, points)| Mover::new(key, points, commits))
         .collect();
     movers.sort_by(|a, b| match (a.change, b.change) {
         (Some(x), Some(y)) => y.abs().total_cmp(&x.abs()).then_with(|| a.key.cmp(&b.key)),
@@ -536,7 +574,8 @@ pub struct Dashboard {
 /// As [`read_histories`].
 pub fn build(paths: &[PathBuf], now: SystemTime) -> Result<Dashboard, DashboardError> {
     let history = read_histories(paths)?;
-    let movers = movers(series(&history.runs));
+    let commits: Vec<String> = history.runs.iter().map(|r| r.commit.clone()).collect();
+    let movers = movers(series(&history.runs), &commits);
     let html = render(&history, &movers, now);
     Ok(Dashboard {
         html,
@@ -592,8 +631,11 @@ svg.chart{width:100%;height:auto;display:block;margin:4px 0 8px}
 const RULE: &str = "Ordering: for each series, change = (latest − m) / m, where latest is the \
      value of the series' last run and m the median of its previous runs (at most 20, the \
      newest). Series are sorted by |change|, largest first; a series with one run or a zero \
-     median has no change and comes last, by name. Changes under 2% are not coloured; red is \
-     worse (lower ops/s, higher p99), green better.";
+     median has no change and comes last, by name. A change is coloured only when `harness \
+     compare`'s test calls it one: the runs of the latest commit against up to 20 runs of the \
+     commits before it, a Mann-Whitney U test at p < 0.05 and a change of the medians beyond \
+     the larger of 2% and the baseline's noise band (so one run, or runs of one commit, are \
+     never coloured); red is worse (lower ops/s, higher p99), green better.";
 
 /// The whole page.
 fn render(history: &History, movers: &[Mover], now: SystemTime) -> String {
@@ -1040,14 +1082,47 @@ mod tests {
         input.insert(key("c", Metric::P99Us), vec![(0, 10.0), (1, 20.0)]);
         // One run: no change, last.
         input.insert(key("d", Metric::OpsPerS), vec![(3, 5.0)]);
-        let order = movers(input);
+        let order = movers(input, &[]);
         let ops: Vec<&str> = order.iter().map(|m| m.key.op.as_str()).collect();
         anyhow::ensure!(ops == ["c", "b", "a", "d"], "{ops:?}");
         let b = &order[1];
         anyhow::ensure!(b.baseline == Some((100.0, 3)), "{:?}", b.baseline);
         anyhow::ensure!(b.change.is_some_and(|c| (c + 0.3).abs() < 1e-12));
-        anyhow::ensure!(order[0].worse() == Some(true) && b.worse() == Some(true));
-        anyhow::ensure!(order[2].worse() == Some(false) && order[3].change.is_none());
+        anyhow::ensure!(order[3].change.is_none());
+        // No commits given: nothing is judged, so nothing is coloured.
+        anyhow::ensure!(order.iter().all(|m| m.worse().is_none()));
+        Ok(())
+    }
+
+    /// 27 runs of one commit, the last +32.5%: one commit's noise, never coloured. Nine runs
+    /// of a commit 20% slower than nine before it: coloured worse (and a p99 rise too).
+    #[test]
+    fn only_a_change_compare_calls_significant_is_coloured() -> anyhow::Result<()> {
+        let noisy: Vec<(usize, f64)> = (0..27)
+            .map(|i| {
+                (
+                    i,
+                    if i == 26 {
+                        132.5
+                    } else {
+                        100.0 + (i % 5) as f64
+                    },
+                )
+            })
+            .collect();
+        let one_commit = vec!["a".to_string(); 27];
+        let m = Mover::new(key("n", Metric::P99Us), noisy, &one_commit);
+        anyhow::ensure!(m.change.is_some_and(|c| c > 0.25) && m.worse().is_none());
+        let two: Vec<String> = (0..18)
+            .map(|i| if i < 9 { "a" } else { "b" }.into())
+            .collect();
+        let slower: Vec<(usize, f64)> = (0..18)
+            .map(|i| (i, if i < 9 { 100.0 } else { 80.0 } + (i % 3) as f64))
+            .collect();
+        let m = Mover::new(key("s", Metric::OpsPerS), slower.clone(), &two);
+        anyhow::ensure!(m.worse() == Some(true), "{:?}", m.judged);
+        let m = Mover::new(key("p", Metric::P99Us), slower, &two);
+        anyhow::ensure!(m.worse() == Some(false), "{:?}", m.judged);
         Ok(())
     }
 
@@ -1059,7 +1134,7 @@ mod tests {
             .chain((30..30 + BASELINE_RUNS_MAX).map(|i| (i, 100.0)))
             .chain(std::iter::once((30 + BASELINE_RUNS_MAX, 100.0)))
             .collect();
-        let m = Mover::new(key("a", Metric::OpsPerS), points);
+        let m = Mover::new(key("a", Metric::OpsPerS), points, &[]);
         anyhow::ensure!(m.baseline == Some((100.0, BASELINE_RUNS_MAX)));
         anyhow::ensure!(m.change == Some(0.0));
         Ok(())
