@@ -26,7 +26,7 @@ fn run(engine: &str, extra: &[&str]) -> Result<(bool, String, harness::report::R
             "--set",
             "workload.record_count=2000",
         ])
-        .args(["--set", "faults.kill9.delay_ms={ min = 5, max = 40 }"])
+        .args(["--set", "faults.kill9.delay_ms={ min = 40, max = 90 }"])
         .args(extra)
         .arg("--out")
         .arg(&out)

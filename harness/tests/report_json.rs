@@ -78,7 +78,8 @@ fn optional_sections_are_omitted_when_absent() -> anyhow::Result<()> {
     ] {
         assert!(value.get(field).is_none(), "{field} should be omitted");
     }
-    assert_eq!(value["verdict"], "pass");
+    // No check: the report judged nothing, and that fails.
+    assert_eq!(value["verdict"], "fail");
     assert_eq!(
         report::from_json_str(&report::to_json_string(&report)?)?,
         report
@@ -89,7 +90,8 @@ fn optional_sections_are_omitted_when_absent() -> anyhow::Result<()> {
 #[test]
 fn verdict_fails_when_one_check_fails() -> anyhow::Result<()> {
     let (base, _) = report::demo_report(3)?;
-    assert_eq!(checked(&base, &[]).verdict(), Verdict::Pass);
+    // No check at all is no pass: a report that judged nothing fails.
+    assert_eq!(checked(&base, &[]).verdict(), Verdict::Fail);
     assert_eq!(checked(&base, &[true, true, true]).verdict(), Verdict::Pass);
     // Seeded failure: one failing check among passing ones must fail the run.
     let failing = checked(&base, &[true, false, true]);

@@ -41,8 +41,13 @@ const CHILD_OPS_MAX: u64 = 10_000_000;
 const CHILD_WAIT_MAX: Duration = Duration::from_secs(60);
 /// How often a child says how many reads it has verified (`reads N`): the parent counts
 /// them as `verified_reads` observations, so a child that never verifies a read is seen,
-/// and a kill loses at most this long's count. About 50 short lines a second fit the pipe.
-const READS_SAY_EVERY: Duration = Duration::from_millis(20);
+/// and a kill loses at most this long's count (kills land 10 to 150 ms in).
+const READS_SAY_EVERY: Duration = Duration::from_millis(5);
+/// `reads N` lines a child says at most: the parent reads its pipe only after the kill, and
+/// a full pipe would block the child's last word (a violation). 2,000 lines of at most 26
+/// bytes stay under half of Linux's 64 KiB pipe; a child that outlives them (10 s) keeps
+/// its count to itself.
+const READS_SAYS_MAX: u64 = 2_000;
 
 /// Reads this child verified against the expected state (see [`READS_SAY_EVERY`]).
 static READS_VERIFIED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -576,7 +581,10 @@ fn worker(a: &WorkerArgs) -> Result<(), ChildEnd> {
 /// Says `reads N` every [`READS_SAY_EVERY`] while a worker thread lives.
 fn say_reads(live: &std::sync::atomic::AtomicU64) {
     use std::sync::atomic::Ordering;
-    while live.load(Ordering::SeqCst) > 0 {
+    for _ in 0..READS_SAYS_MAX {
+        if live.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         std::thread::sleep(READS_SAY_EVERY);
         say(&format!("reads {}", READS_VERIFIED.load(Ordering::SeqCst)));
     }
