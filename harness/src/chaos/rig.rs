@@ -66,6 +66,9 @@ const BULK_DELETE_KEYS_MAX: u64 = 4096;
 const SALT_WORKLOAD: u64 = 0xC4A0_5001;
 const SALT_STORAGE: u64 = 0xC4A0_5002;
 
+mod held;
+pub use held::LONG_READER_COMMITS_MAX;
+
 const KV: &str = "kv";
 const MARKS: &str = "marks";
 pub(super) const BANK: &str = "bank";
@@ -99,6 +102,12 @@ pub struct RigConfig {
     pub seeded_bug: Option<SeededBug>,
     /// Threads committing beside the workload (see `crowd`).
     pub writers: usize,
+    /// Every this many commits a read snapshot opens and is held (0: never; see `held`).
+    pub long_reader_every: u64,
+    /// Commits a held reader outlives before it closes.
+    pub long_reader_commits: u64,
+    /// Every this many commits, one deletes a run of keys and puts half back (0: never).
+    pub delete_put_every: u64,
 }
 
 impl RigConfig {
@@ -147,6 +156,9 @@ impl RigConfig {
             cache_bytes: spec.cache_bytes.unwrap_or(CACHE_BYTES),
             seeded_bug: spec.bug(),
             writers: spec.writers,
+            long_reader_every: spec.long_reader_every,
+            long_reader_commits: spec.long_reader_commits,
+            delete_put_every: spec.delete_put_every,
         })
     }
 
@@ -272,6 +284,8 @@ pub struct Rig {
     schedule_taken: usize,
     reopens: u64,
     value: Vec<u8>,
+    /// The read snapshot held across commits, when one is open (`held`).
+    held: Option<held::HeldReader>,
     /// Context of failure details ("power_loss cycle 3").
     pub label: String,
 }
@@ -383,6 +397,7 @@ impl Rig {
             stale_reads: 0,
             schedule_taken: 0,
             reopens: 0,
+            held: None,
             value: Vec::new(),
             label: String::new(),
         })
@@ -466,17 +481,23 @@ impl Rig {
         }
         let every = self.cfg.bulk_delete_every;
         let bulk = every > 0 && self.seq % every == every - 1;
-        let keys = if bulk {
-            self.bulk_keys()
+        let every = self.cfg.delete_put_every;
+        let delete_put = !bulk && every > 0 && self.seq % every == every - 1;
+        let (keys, put_back) = if bulk {
+            (self.bulk_keys(), Vec::new())
+        } else if delete_put {
+            self.delete_put_keys().into_iter().unzip()
         } else {
-            self.draw_keys()
+            (self.draw_keys(), Vec::new())
         };
         // Per key: the version written, or `None` for a delete.
         let mut versions = Vec::with_capacity(keys.len());
-        for &k in &keys {
+        for (i, &k) in keys.iter().enumerate() {
             // Drawn only when deletes are on: a seed's stream stays what it was without them.
             let delete = bulk
-                || self.cfg.delete_per_mille > 0
+                || delete_put && !put_back.get(i).copied().unwrap_or(false)
+                || !delete_put
+                    && self.cfg.delete_per_mille > 0
                     && self.rng.below(1000) < u64::from(self.cfg.delete_per_mille);
             if delete {
                 self.oracle.begin_delete(k)?;
@@ -492,7 +513,7 @@ impl Rig {
         self.window.issued_through = self.window.issued_through.max(seq);
         self.log_kv_writes(seq, &keys, &versions);
         let started = Instant::now();
-        let result = self.write_txn(&keys, &versions, transfer, seq);
+        let result = self.write_txn(&keys, &versions, transfer, (seq, delete_put));
         match result {
             Ok(()) => {
                 self.out.record("commit", started.elapsed());
@@ -562,18 +583,33 @@ impl Rig {
         Some((from, to, amount as i64))
     }
 
+    /// Commit `seq`'s transaction; with `delete_first`, every key is deleted before the
+    /// versioned ones are put back (`held::delete_then_put`).
     fn write_txn(
         &mut self,
         keys: &[u64],
         versions: &[Option<u64>],
         transfer: Option<(u64, u64, i64)>,
-        seq: u64,
+        (seq, delete_first): (u64, bool),
     ) -> engine::Result<()> {
         let db = self.db.as_deref().ok_or(engine::Error::TransactionClosed)?;
         let mut tx = db.begin_write()?;
         let kv = tx.table(KV)?;
         let marks = tx.table(MARKS)?;
-        for (&k, &v) in keys.iter().zip(versions) {
+        if delete_first {
+            let writes: Vec<(u64, Option<Vec<u8>>)> = (keys.iter().zip(versions))
+                .map(|(&k, &v)| {
+                    let value = v.map(|v| {
+                        let mut value = Vec::new();
+                        generate_value(k, v, self.cfg.seed, self.cfg.value_len(k, v), &mut value);
+                        value
+                    });
+                    (k, value)
+                })
+                .collect();
+            held::delete_then_put(&mut tx, &kv, &writes)?;
+        }
+        for (&k, &v) in keys.iter().zip(versions).filter(|_| !delete_first) {
             let Some(v) = v else {
                 tx.delete(&kv, &kv_key(k))?;
                 continue;
@@ -646,7 +682,7 @@ impl Rig {
         if self.cfg.accounts_n > 1 && c.is_multiple_of(BANK_CHECK_EVERY) {
             self.bank_check_live();
         }
-        Ok(())
+        self.held_reader_step()
     }
 
     /// A transaction that writes and rolls back, then reads its keys: they must be unchanged.
@@ -973,6 +1009,8 @@ impl Rig {
         } else {
             self.storage.crash(model)
         };
+        // The held reader dies with the process.
+        self.held = None;
         self.db = None;
         if let (Some(crowd), Some(acked)) = (self.crowd.take(), acked) {
             let cut = crowd.stop(acked);
@@ -1423,6 +1461,7 @@ impl Rig {
 
     /// Drops the database without a crash, clean-closing it when `close` (process exit).
     pub fn close(&mut self, close: bool) {
+        self.held = None;
         if let Some(crowd) = self.crowd.take() {
             let acked = crowd.acked();
             let _ = crowd.stop(acked);

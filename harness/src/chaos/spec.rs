@@ -16,6 +16,9 @@
 //! bulk_delete_every = 0               # every Nth commit deletes a run of up to 4096 keys
 //!                                     # at once (free lists over several trunk pages)
 //! scan_per_mille = 0                  # verified range/prefix scans per 1000 commits
+//! long_reader_every = 0               # every Nth commit a read snapshot is held ...
+//! long_reader_commits = 50            # ... across this many commits, then closed
+//! delete_put_every = 0                # every Nth commit deletes a run, puts half back
 //! value_bytes_max = 0                 # values drawn up to this long (0: the fixed size)
 //! checkpoint_every = 0                # explicit checkpoint every N commits (0: never)
 //! sync_every = 0                      # Off mode: `Database::sync` every N commits (0: never)
@@ -104,6 +107,10 @@ fn durability_default() -> String {
     "full".to_string()
 }
 
+fn long_reader_commits_default() -> u64 {
+    50
+}
+
 /// `[faults]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +153,18 @@ pub struct FaultsSection {
     /// Verified range and prefix scans per 1000 commits.
     #[serde(default)]
     pub scan_per_mille: u32,
+    /// Every this many commits a read snapshot opens and is held for `long_reader_commits`
+    /// commits, checkpoints included, its reads checked against the state it opened on
+    /// (0: never; `chaos/rig/held.rs`).
+    #[serde(default)]
+    pub long_reader_every: u64,
+    /// Commits a held reader outlives (at most `rig::LONG_READER_COMMITS_MAX`).
+    #[serde(default = "long_reader_commits_default")]
+    pub long_reader_commits: u64,
+    /// Every this many commits, one deletes a run of present keys and puts about half back
+    /// in the same transaction (0: never).
+    #[serde(default)]
+    pub delete_put_every: u64,
     /// Values drawn up to this long, skewed short (0: the scenario's fixed `value_size`).
     #[serde(default)]
     pub value_bytes_max: usize,
@@ -378,6 +397,15 @@ impl FaultsSection {
                 "faults.writers = {}: needs durability = \"full\" (the writers' acknowledged \
                  commits are judged as durable)",
                 self.writers
+            ));
+        }
+        if self.long_reader_commits == 0
+            || self.long_reader_commits > super::rig::LONG_READER_COMMITS_MAX
+        {
+            return Err(format!(
+                "faults.long_reader_commits = {}: must be in 1..={}",
+                self.long_reader_commits,
+                super::rig::LONG_READER_COMMITS_MAX
             ));
         }
         if self.writers > super::crowd::WRITERS_MAX {

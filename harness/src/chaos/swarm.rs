@@ -50,10 +50,16 @@ pub fn draw(spec: &FaultsSection, seed: u64) -> (FaultsSection, String) {
     // Drawn last, so the draws above stay what they were for every seed.
     let crowd = rng.below(4) == 0 && s.durability == "full";
     s.writers = if crowd { 1 + rng.below(8) as usize } else { 0 };
+    // After the writers, for the same reason: held readers and delete-then-put commits.
+    if rng.below(3) == 0 {
+        s.long_reader_every = 10 + rng.below(41);
+        s.long_reader_commits = 10 + rng.below(91);
+    }
+    s.delete_put_every = [0, 0, 5, 13][rng.below(4) as usize];
     let line = format!(
         "swarm (seed {seed}): page_size {} cache_bytes {} wal_checkpoint_bytes {} \
          checkpoint_every {} durability {}{} value_bytes_max {} delete/rollback/scan/read \
-         per mille {}/{}/{}/{} writers {}",
+         per mille {}/{}/{}/{} writers {} long_reader {}x{} delete_put_every {}",
         s.page_size.unwrap_or_default(),
         s.cache_bytes.unwrap_or_default(),
         s.wal_checkpoint_bytes,
@@ -69,7 +75,10 @@ pub fn draw(spec: &FaultsSection, seed: u64) -> (FaultsSection, String) {
         s.rollback_per_mille,
         s.scan_per_mille,
         s.read_per_mille,
-        s.writers
+        s.writers,
+        s.long_reader_every,
+        s.long_reader_commits,
+        s.delete_put_every
     );
     (s, line)
 }
