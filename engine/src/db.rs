@@ -224,7 +224,7 @@ fn interrupted_creation(main: &dyn StorageFile, len: u64, page_size: usize) -> R
     let mut bytes = vec![0u8; len as usize];
     main.read_at(&mut bytes, 0)
         .map_err(|e| Error::io("open", e))?;
-    let image = crate::write::bootstrap_image(page_size)?;
+    let image = crate::catalog::bootstrap_image(page_size)?;
     Ok(image.starts_with(&bytes))
 }
 
@@ -290,7 +290,7 @@ impl Database {
                 });
             }
             main.set_len(0).map_err(|e| Error::io("create", e))?;
-            crate::write::bootstrap(main.as_ref(), opts.page_size)?;
+            crate::catalog::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
         }
         // A torn meta page (power loss during a checkpoint) is recovered from the WAL, which

@@ -38,6 +38,7 @@ mod arena;
 mod btree;
 mod bugs;
 mod cache;
+mod catalog;
 mod check;
 mod checkpoint;
 mod db;
@@ -56,13 +57,14 @@ mod wal;
 mod write;
 
 pub use bugs::SeededBug;
+pub use catalog::Table;
 pub use check::IntegrityReport;
 pub use db::Database;
 pub use error::{Error, Location, Result};
 pub use options::{Durability, Metrics, Options};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
-pub use txn::{Range, ReadTxn, Table};
+pub use txn::{Range, ReadTxn};
 pub use write::WriteTxn;
 
 /// Longest key in bytes. Four keys of this size plus cell overhead fit in the smallest page,

@@ -5,25 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::btree;
+use crate::catalog::{self, Table};
 use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::page::{PageNo, PageRead, PageRef, PAGE_HEADER_LEN};
-
-/// A handle to a table: cheap to copy, valid in any transaction until the table is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Table {
-    root: PageNo,
-}
-
-impl Table {
-    pub(crate) fn from_root(root: PageNo) -> Table {
-        Table { root }
-    }
-    pub(crate) fn root(self) -> PageNo {
-        self.root
-    }
-}
 
 /// A read-only snapshot. Sees every commit visible when it began and nothing after.
 pub struct ReadTxn {
@@ -54,7 +40,7 @@ impl ReadTxn {
     /// # Errors
     /// [`Error::TableNotFound`]; I/O errors; corruption.
     pub fn table(&self, name: &str) -> Result<Table> {
-        lookup_table(self, name)
+        catalog::lookup(self, name)
     }
 
     /// The value of `key`, if present.
@@ -62,7 +48,7 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn get(&self, table: &Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match btree::get(self, table.root, key) {
+        match btree::get(self, table.root(), key) {
             Err(Error::Io { .. }) if self.shared.bug(crate::SeededBug::ReadErrorAsAbsent) => {
                 Ok(None)
             }
@@ -76,7 +62,7 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn get_into(&self, table: &Table, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        btree::get_into(self, table.root, key, out)
+        btree::get_into(self, table.root(), key, out)
     }
 
     /// Entries with keys in (`lower`, `upper`), ascending or, with `reverse`, descending.
@@ -114,7 +100,7 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn tables(&self) -> Result<Vec<(String, Table)>> {
-        list_tables(self)
+        catalog::list(self)
     }
 
     pub(crate) fn meta(&self) -> Result<Meta> {
@@ -170,39 +156,6 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Catalog values: the table's root page, little-endian.
-pub(crate) fn lookup_table(tx: &impl PageRead, name: &str) -> Result<Table> {
-    let catalog = CATALOG_ROOT;
-    let value = btree::get(tx, catalog, name.as_bytes())?;
-    let value = value.ok_or_else(|| Error::TableNotFound {
-        name: name.to_string(),
-    })?;
-    decode_root(catalog, &value)
-}
-
-fn decode_root(catalog: PageNo, value: &[u8]) -> Result<Table> {
-    let bytes: [u8; 4] = value
-        .try_into()
-        .map_err(|_| Error::page(catalog, format!("catalog value of {} bytes", value.len())))?;
-    Ok(Table {
-        root: u32::from_le_bytes(bytes),
-    })
-}
-
-/// The catalog's root never moves: it is page 1.
-pub(crate) const CATALOG_ROOT: PageNo = 1;
-
-fn list_tables(tx: &impl PageRead) -> Result<Vec<(String, Table)>> {
-    let mut cursor = btree::Cursor::new(CATALOG_ROOT, Bound::Unbounded, Bound::Unbounded, false);
-    let mut out = Vec::new();
-    while let Some((k, v)) = cursor.next(tx)? {
-        let name =
-            String::from_utf8(k).map_err(|_| Error::page(CATALOG_ROOT, "table name not UTF-8"))?;
-        out.push((name, decode_root(CATALOG_ROOT, &v)?));
-    }
-    Ok(out)
-}
-
 /// An iterator over a range of one table.
 pub struct Range<'a> {
     src: &'a dyn PageReadDyn,
@@ -244,7 +197,7 @@ impl<'a> Range<'a> {
         reverse: bool,
     ) -> Range<'a> {
         let own = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
-        let cursor = btree::Cursor::new(t.root, own(lower), own(upper), reverse);
+        let cursor = btree::Cursor::new(t.root(), own(lower), own(upper), reverse);
         Range {
             src,
             cursor,

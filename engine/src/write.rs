@@ -10,16 +10,16 @@ use parking_lot::RawMutex;
 use crate::btree;
 use crate::bugs::SeededBug;
 use crate::cache::{IntMap, Loc};
+use crate::catalog::{self, Table, CATALOG_ROOT};
 use crate::db::{Background, Shared, WriterState};
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::meta::Meta;
 use crate::options::Durability;
 use crate::page::{PageBuf, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN};
-use crate::storage::StorageFile;
-use crate::txn::{Range, Table, CATALOG_ROOT};
+use crate::txn::Range;
 use crate::wal::{self, WAL_HEADER_LEN};
-use crate::{KEY_BYTES_MAX, TABLE_NAME_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 
 /// Bytes per WAL write during commit; large transactions are written in pieces this big.
 const COMMIT_WRITE_BYTES_MAX: usize = 4 << 20;
@@ -105,7 +105,7 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::TableNotFound`]; I/O errors; corruption.
     pub fn table(&self, name: &str) -> Result<Table> {
-        crate::txn::lookup_table(self, name)
+        catalog::lookup(self, name)
     }
 
     /// Creates the table `name`.
@@ -113,13 +113,8 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::TableExists`]; [`Error::InvalidArgument`] for an empty or too long name.
     pub fn create_table(&mut self, name: &str) -> Result<Table> {
-        if name.is_empty() || name.len() > TABLE_NAME_BYTES_MAX {
-            let detail = format!(
-                "table name of {} bytes (1..={TABLE_NAME_BYTES_MAX})",
-                name.len()
-            );
-            return Err(Error::InvalidArgument { detail });
-        }
+        // Refused before `mutate`: a bad or taken name leaves the transaction usable.
+        catalog::check_name(name)?;
         match self.table(name) {
             Ok(_) => {
                 return Err(Error::TableExists {
@@ -130,11 +125,7 @@ impl WriteTxn {
             Err(e) => return Err(e),
         }
         self.hint.clear(); // the new root may be a page the hint's table freed
-        self.mutate(|tx| {
-            let root = btree::create(tx)?;
-            btree::insert(tx, CATALOG_ROOT, name.as_bytes(), &root.to_le_bytes())?;
-            Ok(Table::from_root(root))
-        })
+        self.mutate(|tx| catalog::create(tx, name))
     }
 
     /// The table `name`, created if missing.
@@ -155,11 +146,7 @@ impl WriteTxn {
     pub fn drop_table(&mut self, name: &str) -> Result<()> {
         let table = self.table(name)?;
         self.hint.clear(); // the hint's pages may be this table's
-        self.mutate(|tx| {
-            btree::destroy(tx, table.root())?;
-            btree::delete(tx, CATALOG_ROOT, name.as_bytes())?;
-            Ok(())
-        })
+        self.mutate(|tx| catalog::drop(tx, name, table))
     }
 
     /// Inserts or replaces `key`.
@@ -603,80 +590,4 @@ impl Shared {
         }
         Ok(())
     }
-}
-
-/// A page store for writing a new database's first pages.
-struct Bootstrap {
-    pages: IntMap<PageNo, PageBuf>,
-    meta: Meta,
-}
-
-impl PageRead for Bootstrap {
-    fn body_len(&self) -> usize {
-        self.meta.page_size as usize - PAGE_HEADER_LEN
-    }
-    fn page(&self, no: PageNo) -> Result<PageRef> {
-        self.pages
-            .get(&no)
-            .map(|p| PageRef(p.clone()))
-            .ok_or_else(|| Error::page(no, "bootstrap"))
-    }
-}
-
-impl PageWrite for Bootstrap {
-    fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
-        let page = self
-            .pages
-            .get_mut(&no)
-            .ok_or_else(|| Error::page(no, "bootstrap"))?;
-        Ok(page.body_mut())
-    }
-    fn allocate(&mut self) -> Result<PageNo> {
-        let no = self.meta.page_count;
-        self.meta.page_count += 1;
-        self.pages
-            .insert(no, PageBuf::zeroed(self.meta.page_size as usize));
-        Ok(no)
-    }
-    fn free(&mut self, no: PageNo) -> Result<()> {
-        Err(Error::page(no, "bootstrap never frees"))
-    }
-}
-
-/// Writes a new, empty database (meta page and catalog root) and syncs it.
-pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> {
-    let buf = bootstrap_image(page_size)?;
-    main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;
-    main.sync().map_err(|e| Error::io("create sync", e))
-}
-
-/// The bytes of a new, empty database: the meta page and the catalog root (deterministic for
-/// a page size, so a creation interrupted part-way can be recognised by its prefix).
-pub(crate) fn bootstrap_image(page_size: usize) -> Result<Vec<u8>> {
-    let meta = Meta {
-        page_size: page_size as u32,
-        page_count: 1,
-        free_head: 0,
-        free_count: 0,
-        catalog_root: CATALOG_ROOT,
-        last_txn_id: 0,
-        checkpointed_salt: 0,
-    };
-    let mut boot = Bootstrap {
-        pages: IntMap::default(),
-        meta,
-    };
-    let root = btree::create(&mut boot)?;
-    assert_eq!(
-        root, CATALOG_ROOT,
-        "the catalog is the first page allocated"
-    );
-    let mut buf = boot.meta.to_page(0).bytes().to_vec();
-    let mut catalog = boot
-        .pages
-        .remove(&root)
-        .ok_or_else(|| Error::page(root, "bootstrap"))?;
-    catalog.seal(root, 0);
-    buf.extend_from_slice(catalog.bytes());
-    Ok(buf)
 }
