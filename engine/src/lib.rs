@@ -51,9 +51,13 @@ mod le;
 mod meta;
 mod options;
 mod page;
+mod pager;
+mod shared;
+mod stats;
 mod storage;
 mod txn;
 mod wal;
+mod wal_store;
 mod write;
 
 pub use bugs::SeededBug;

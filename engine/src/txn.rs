@@ -1,15 +1,14 @@
 //! Transactions: snapshot readers and the single writer.
 
 use std::ops::Bound;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::btree;
 use crate::catalog::{self, Table};
-use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::page::{PageNo, PageRead, PageRef, PAGE_HEADER_LEN};
+use crate::shared::Shared;
 
 /// A read-only snapshot. Sees every commit visible when it began and nothing after.
 pub struct ReadTxn {
@@ -29,7 +28,7 @@ impl ReadTxn {
     pub(crate) fn new(shared: Arc<Shared>) -> ReadTxn {
         // Register under the readers lock so a checkpoint never misses this snapshot.
         let mut readers = shared.readers.lock();
-        let snap = shared.visible.load(Ordering::Acquire);
+        let snap = shared.wal.visible();
         readers.add(snap);
         drop(readers);
         ReadTxn { shared, snap }
@@ -105,7 +104,7 @@ impl ReadTxn {
 
     pub(crate) fn meta(&self) -> Result<Meta> {
         let page = self.page(0)?;
-        Meta::decode(&page, self.shared.page_size)
+        Meta::decode(&page, self.shared.page_size())
     }
 }
 
@@ -131,7 +130,7 @@ impl PageRead for ReadTxn {
         self.shared.bug(bug)
     }
     fn body_len(&self) -> usize {
-        self.shared.page_size - PAGE_HEADER_LEN
+        self.shared.page_size() - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
         self.shared.read_page(no, self.page_snap())
