@@ -14,8 +14,7 @@ use crate::page::{PageBuf, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN
 use crate::storage::StorageFile;
 use crate::TABLE_NAME_BYTES_MAX;
 
-/// The catalog's root never moves: it is page 1.
-pub(crate) const CATALOG_ROOT: PageNo = 1;
+pub(crate) use crate::meta::CATALOG_ROOT;
 
 /// A handle to a table: cheap to copy, valid in any transaction until the table is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

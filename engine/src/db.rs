@@ -170,6 +170,10 @@ impl Database {
             .ok_or(e)?,
         };
         let stats = Arc::new(Stats::default());
+        // The pager refuses pages past this count; replay raises it to the WAL's.
+        stats
+            .page_count
+            .store(u64::from(meta.page_count), Ordering::Relaxed);
         let pager = Pager::new(main, page_size, opts.cache_bytes_max, stats.clone());
         let last_txn = meta.last_txn_id;
         let wal = WalStore::new(wal, &header, page_size, &opts, stats.clone(), last_txn);
@@ -490,6 +494,7 @@ fn replay(shared: &Shared, rec: &wal::Recovered) -> Result<()> {
     let meta_page = shared.read_page(0, w.latest_txn)?;
     w.meta = Meta::decode(&meta_page, shared.page_size())?;
     w.meta.last_txn_id = w.latest_txn;
+    shared.note_gauges(w);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The pager: the main file, the page cache, and reading the version of a page a snapshot
 //! sees (from the WAL store's frames or the main file, through the cache).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cache::{CacheCounters, Loc, PageCache};
@@ -42,6 +43,7 @@ impl Pager {
 
     /// The page `no` as of commit `snap`.
     pub(crate) fn read_page(&self, wal: &WalStore, no: PageNo, snap: u64) -> Result<PageRef> {
+        self.check_page_no(no)?;
         // The view is held across the load so a WAL reset cannot reuse the frame between
         // the lookup and the read.
         let view = wal.view();
@@ -61,6 +63,7 @@ impl Pager {
         snap: u64,
         f: impl FnOnce(&[u8]) -> Result<R>,
     ) -> Result<R> {
+        self.check_page_no(no)?;
         let view = wal.view();
         let loc = view.loc(no, snap);
         let mut f = Some(f);
@@ -82,6 +85,18 @@ impl Pager {
     pub(crate) fn prefetch_page(&self, wal: &WalStore, no: PageNo, snap: u64) {
         let loc = wal.view().loc(no, snap);
         self.cache.peek(loc, PageBuf::prefetch);
+    }
+
+    /// Refuses a page number at or past the newest commit's page count: no snapshot has
+    /// such a page, so a pointer to it (a child, an overflow link, a free-list entry, a
+    /// table root) is damage, which would otherwise read whatever stale page the file
+    /// still holds there. The page count is the one the meta page is checked against.
+    fn check_page_no(&self, no: PageNo) -> Result<()> {
+        let count = self.stats.page_count.load(Ordering::Relaxed);
+        if u64::from(no) >= count {
+            return Err(Error::page(no, format!("past the page count {count}")));
+        }
+        Ok(())
     }
 
     /// A cache miss: reads `loc` while `view` is still held (so a WAL reset cannot reuse

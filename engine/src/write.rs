@@ -236,6 +236,8 @@ impl WriteTxn {
         if self.meta != w.meta {
             let mut meta = self.meta;
             meta.last_txn_id = txn_id;
+            // The check `open` applies to this page after reading it, before it is written.
+            meta.validate(shared.page_size())?;
             pages.retain(|(no, _)| *no != 0);
             pages.push((0, meta.to_page(txn_id)));
         }
@@ -249,13 +251,15 @@ impl WriteTxn {
             shared.stats.poison();
         }
         let first_frame = appended?;
-        let generation = shared.wal.publish(&pages, txn_id, first_frame);
-        shared.pager.cache_frames(generation, first_frame, &pages);
         w.meta = self.meta;
         w.latest_txn = txn_id;
         w.last_txn_frames = pages.len() as u64;
-        shared.wal.note_written(&w.wal, txn_id);
+        // The page count first: the pager refuses pages past it, and a reader may find
+        // the new frames as soon as they are published.
         shared.note_gauges(&w);
+        let generation = shared.wal.publish(&pages, txn_id, first_frame);
+        shared.pager.cache_frames(generation, first_frame, &pages);
+        shared.wal.note_written(&w.wal, txn_id);
         Stats::add(&shared.stats.commits, 1);
         finish_commit(&shared, w, txn_id)
     }
