@@ -34,6 +34,10 @@
     clippy::missing_panics_doc
 )]
 
+// Modules depend downward only (CI: `python3 scripts/module-cycles.py engine/src`). From the
+// bottom: formats and limits (storage, page, meta, wal, le, error, options, bugs, cache,
+// arena, stats); bytes at rest (wal_store, pager); tree shape (btree, freelist); catalog;
+// shared; the protocols (checkpoint, txn, write, check); db. See ARCHITECTURE.md.
 mod arena;
 mod btree;
 mod bugs;
