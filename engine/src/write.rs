@@ -268,7 +268,12 @@ impl WriteTxn {
 impl Drop for WriteTxn {
     fn drop(&mut self) {
         if self.shared.bug(SeededBug::KeepRolledBackPagesInCache) {
-            for (no, page) in self.dirty.drain() {
+            // Only from a transaction that did not grow the file: its pages would point past
+            // the page count, where the pager refuses to read, which turns the stale reads
+            // this bug stands for into corruption errors.
+            let count = self.w.as_ref().map_or(0, |w| w.meta.page_count);
+            let dirty = std::mem::take(&mut self.dirty);
+            for (no, page) in dirty.into_iter().filter(|_| self.meta.page_count <= count) {
                 self.shared.pager.cache_main(no, page);
             }
         }
