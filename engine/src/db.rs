@@ -256,6 +256,13 @@ impl Database {
         metrics(&self.shared)
     }
 
+    /// The same counters and gauges as [`Database::metrics`], in the Prometheus text
+    /// exposition format (counters end in `_total`; every name starts with `engine_`).
+    #[must_use]
+    pub fn metrics_prometheus(&self) -> String {
+        crate::metrics::prometheus_text(&metrics(&self.shared))
+    }
+
     /// Walks every table and page; see [`crate::IntegrityReport`].
     ///
     /// # Errors

@@ -37,7 +37,7 @@
 // Modules depend downward only (CI: `python3 scripts/module-cycles.py engine/src`). From the
 // bottom: formats and limits (storage, page, meta, wal, le, error, options, bugs, cache,
 // arena, stats); bytes at rest (wal_store, pager); tree shape (btree, freelist); catalog;
-// shared; the protocols (checkpoint, txn, write, check); db. See ARCHITECTURE.md.
+// shared; the protocols (checkpoint, txn, write, check, metrics); db. See ARCHITECTURE.md.
 mod arena;
 mod btree;
 mod bugs;
@@ -53,6 +53,7 @@ mod freelist;
 pub mod fuzzing;
 mod le;
 mod meta;
+mod metrics;
 mod options;
 mod page;
 mod pager;
