@@ -20,8 +20,8 @@ pub enum SeededBug {
     CommitRecordFirst,
     /// A checkpoint skips copying one page before the WAL is reset. Breaks durability.
     DropPageAtCheckpoint,
-    /// Rollback leaves the transaction's pages in the shared cache. Breaks isolation: readers
-    /// see rolled-back data.
+    /// Rollback leaves the transaction's versions of existing pages in the shared cache.
+    /// Breaks isolation: readers see rolled-back data.
     KeepRolledBackPagesInCache,
     /// A leaf split drops the last key of the page being split. Breaks the B+tree.
     LoseLastKeyOfSplit,

@@ -1,10 +1,11 @@
 //! The integrity check: every table, every page, the free list, and page accounting.
 
 use crate::btree;
+use crate::catalog::CATALOG_ROOT;
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::page::{PageKind, PageNo, PageRead};
-use crate::txn::{ReadTxn, CATALOG_ROOT};
+use crate::txn::ReadTxn;
 
 /// Problems listed in a report stop here; a badly damaged file would otherwise list millions.
 const PROBLEMS_MAX: usize = 100;

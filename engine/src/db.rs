@@ -1,188 +1,24 @@
-//! The database: shared state, opening and recovery, group commit, checkpoints.
+//! The database: opening and recovery, the background threads (checkpointer, Normal-mode
+//! flusher), handing out transactions, metrics, close.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard};
-
-use crate::cache::{IntMap, Loc, PageCache};
+use crate::checkpoint;
 use crate::error::{Error, Location, Result};
 use crate::meta::Meta;
 use crate::options::{Durability, Metrics, Options};
-use crate::page::{PageBuf, PageNo, PageRef, PAGE_SIZE_MIN};
+use crate::page::{PageBuf, PAGE_SIZE_MIN};
+use crate::pager::Pager;
+use crate::shared::{Shared, WriterState};
+use crate::stats::Stats;
 use crate::storage::{FileStorage, Storage, StorageFile};
 use crate::txn::ReadTxn;
-use crate::wal::{self, FrameHeader, WalHeader, WAL_HEADER_LEN};
+use crate::wal::{self, WalHeader, WAL_HEADER_LEN};
+use crate::wal_store::{make_salt, WalStore};
 use crate::write::WriteTxn;
-
-/// Versions of pages in the WAL: page -> [(commit txn id, frame index)], oldest first.
-pub(crate) struct WalIndex {
-    pub generation: u64,
-    pub salt: u64,
-    pub pages: IntMap<PageNo, Vec<(u64, u64)>>,
-    /// Commits with ids up to here are copied into the main file.
-    pub backfilled_txn: u64,
-}
-
-impl WalIndex {
-    /// Where snapshot `snap` finds page `no`: its newest committed frame, else the main file.
-    pub(crate) fn loc(&self, no: PageNo, snap: u64) -> Loc {
-        match self.lookup(no, snap) {
-            Some(frame) => Loc::Wal {
-                generation: self.generation,
-                frame,
-            },
-            None => Loc::Main(no),
-        }
-    }
-
-    /// The newest frame of `no` committed at or before `snap`.
-    pub(crate) fn lookup(&self, no: PageNo, snap: u64) -> Option<u64> {
-        newest_at(self.pages.get(&no)?, snap).map(|(_, frame)| frame)
-    }
-}
-
-/// The newest of `versions` (ascending by commit id) committed at or before `snap`: the
-/// last one when the snapshot is current (the usual case), else by binary search. A page
-/// rewritten by every commit of a long generation has one version per commit, and a
-/// linear scan per read then made a busy writer quadratic (`harness run scale/100m`).
-pub(crate) fn newest_at(versions: &[(u64, u64)], snap: u64) -> Option<(u64, u64)> {
-    match versions.last() {
-        Some(&last) if last.0 <= snap => Some(last),
-        _ => {
-            let i = versions.partition_point(|&(txn, _)| txn <= snap);
-            versions.get(i.checked_sub(1)?).copied()
-        }
-    }
-}
-
-/// Open read snapshots with their reader counts. Few distinct snapshots are open at once and
-/// new ones are the newest, so a small Vec kept in order beats a map and, once warm, never
-/// allocates on the read path.
-#[derive(Default)]
-pub(crate) struct Readers {
-    snaps: Vec<(u64, u32)>,
-}
-
-impl Readers {
-    pub(crate) fn add(&mut self, snap: u64) {
-        match self.snaps.iter().rposition(|&(s, _)| s <= snap) {
-            Some(i) if self.snaps[i].0 == snap => self.snaps[i].1 += 1,
-            Some(i) => self.snaps.insert(i + 1, (snap, 1)),
-            None => self.snaps.insert(0, (snap, 1)),
-        }
-        debug_assert!(self.snaps.windows(2).all(|w| w[0].0 < w[1].0));
-    }
-
-    pub(crate) fn remove(&mut self, snap: u64) {
-        if let Some(i) = self.snaps.iter().rposition(|&(s, _)| s == snap) {
-            self.snaps[i].1 -= 1;
-            if self.snaps[i].1 == 0 {
-                self.snaps.remove(i);
-            }
-        }
-    }
-
-    /// The oldest open snapshot.
-    pub(crate) fn oldest(&self) -> Option<u64> {
-        self.snaps.first().map(|&(s, _)| s)
-    }
-
-    /// Read transactions open.
-    pub(crate) fn count(&self) -> u64 {
-        self.snaps.iter().map(|&(_, n)| u64::from(n)).sum()
-    }
-}
-
-/// What only the writer touches. Held for the life of a write transaction.
-pub(crate) struct WriterState {
-    /// Frames written since the database opened, over every WAL generation (a log sequence
-    /// number that never goes back, so waiters survive a WAL reset).
-    pub lsn: u64,
-    /// `lsn` at the start of the current WAL generation.
-    pub generation_lsn: u64,
-    /// Id of the last commit written (durable or not).
-    pub latest_txn: u64,
-    pub next_txn_id: u64,
-    /// The meta page as of `latest_txn`.
-    pub meta: Meta,
-    pub commits_since_sync: u32,
-    pub last_sync: Instant,
-    pub frame_buf: Vec<u8>,
-    /// Bytes of WAL file known to exist (written frames or zero fill); see `ensure_wal_space`.
-    pub wal_allocated: u64,
-    /// A writer past the WAL's hard bound checkpoints only from this `lsn` on: set when a
-    /// reader kept the last such checkpoint from restarting the WAL.
-    pub bound_retry_lsn: u64,
-    /// Frames of the last commit: the size the bound check expects of the next one.
-    pub last_txn_frames: u64,
-}
-
-#[derive(Default)]
-pub(crate) struct SyncState {
-    pub(crate) written_lsn: u64,
-    pub(crate) written_txn: u64,
-    synced_lsn: u64,
-    syncing: bool,
-}
-
-#[derive(Default)]
-pub(crate) struct Stats {
-    pub commits: AtomicU64,
-    pub rollbacks: AtomicU64,
-    pub fsyncs: AtomicU64,
-    pub checkpoints: AtomicU64,
-    pub pages_read: AtomicU64,
-    pub pages_written: AtomicU64,
-    /// Checkpoints a writer ran because the WAL passed its hard bound.
-    pub bound_checkpoints: AtomicU64,
-    /// Checkpoints that could not restart the WAL because of an open reader.
-    pub checkpoints_blocked_by_reader: AtomicU64,
-    /// Gauges kept beside the writer's state so `metrics` never waits for the writer.
-    pub page_count: AtomicU64,
-    pub wal_frames: AtomicU64,
-}
-
-/// State shared by the database handle and its transactions.
-pub(crate) struct Shared {
-    pub main: Arc<dyn StorageFile>,
-    pub wal: Arc<dyn StorageFile>,
-    pub opts: Options,
-    pub page_size: usize,
-    pub cache: PageCache,
-    pub index: RwLock<WalIndex>,
-    pub writer: Arc<Mutex<WriterState>>,
-    pub(crate) sync: Mutex<SyncState>,
-    sync_cv: Condvar,
-    /// Snapshot of new readers: the newest commit that is visible (durable in Full mode).
-    pub visible: AtomicU64,
-    /// Open read snapshots and how many readers hold each.
-    pub readers: Mutex<Readers>,
-    pub poisoned: AtomicBool,
-    pub stats: Stats,
-    /// Held by every checkpoint for its whole run, before the writer when it takes both:
-    /// a background checkpoint reads WAL frames without the writer, so no other checkpoint
-    /// may reset the WAL under it.
-    pub checkpoint_serial: Mutex<()>,
-    /// Requests to the background checkpointer.
-    pub(crate) background: Mutex<Background>,
-    pub(crate) background_cv: Condvar,
-}
-
-/// The background thread's mailbox: independent flags, so plain bools.
-#[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Default)]
-pub(crate) struct Background {
-    /// The thread is running and takes requests.
-    pub running: bool,
-    /// A commit crossed `wal_checkpoint_bytes`.
-    pub requested: bool,
-    /// The WAL's zero-filled space ahead of the last frame is running out.
-    pub grow_requested: bool,
-    pub stop: bool,
-}
 
 /// An open database. `Send + Sync`: share it between threads with an `Arc`.
 pub struct Database {
@@ -211,7 +47,7 @@ impl Drop for Database {
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Database")
-            .field("page_size", &self.shared.page_size)
+            .field("page_size", &self.shared.page_size())
             .field("checkpointer", &self.checkpointer.is_some())
             .finish()
     }
@@ -224,7 +60,7 @@ fn interrupted_creation(main: &dyn StorageFile, len: u64, page_size: usize) -> R
     let mut bytes = vec![0u8; len as usize];
     main.read_at(&mut bytes, 0)
         .map_err(|e| Error::io("open", e))?;
-    let image = crate::write::bootstrap_image(page_size)?;
+    let image = crate::catalog::bootstrap_image(page_size)?;
     Ok(image.starts_with(&bytes))
 }
 
@@ -290,7 +126,7 @@ impl Database {
                 });
             }
             main.set_len(0).map_err(|e| Error::io("create", e))?;
-            crate::write::bootstrap(main.as_ref(), opts.page_size)?;
+            crate::catalog::bootstrap(main.as_ref(), opts.page_size)?;
             storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
         }
         // A torn meta page (power loss during a checkpoint) is recovered from the WAL, which
@@ -333,18 +169,26 @@ impl Database {
             )?
             .ok_or(e)?,
         };
-        let shared = Arc::new(Shared::new((main, wal), opts, meta, header, page_size));
-        shared.replay(&recovered)?;
+        let stats = Arc::new(Stats::default());
+        // The pager refuses pages past this count; replay raises it to the WAL's.
+        stats
+            .page_count
+            .store(u64::from(meta.page_count), Ordering::Relaxed);
+        let pager = Pager::new(main, page_size, opts.cache_bytes_max, stats.clone());
+        let last_txn = meta.last_txn_id;
+        let wal = WalStore::new(wal, &header, page_size, &opts, stats.clone(), last_txn);
+        let shared = Arc::new(Shared::new((pager, wal), opts, meta, stats));
+        replay(&shared, &recovered)?;
         if adopted || !recovered.txns.is_empty() || recovered.torn_tail {
             // Fold the log into the main file and start a new generation, so frames of a
             // torn tail can never be mistaken for frames of a later transaction.
             let mut w = shared.writer.lock();
-            match shared.checkpoint_locked(&mut w, true) {
+            match checkpoint::checkpoint_locked(&shared, &mut w, true) {
                 Ok(()) => {}
                 // A full disk must not make the database unopenable: go on in the replayed
                 // generation and leave the checkpoint to a later commit.
                 Err(Error::DiskFull { .. }) if !shared.is_poisoned() => {
-                    Shared::continue_generation(&mut w, &recovered);
+                    continue_generation(&mut w, &recovered);
                 }
                 Err(e) => return Err(e),
             }
@@ -391,8 +235,8 @@ impl Database {
     /// I/O errors; [`Error::Poisoned`].
     pub fn checkpoint(&self) -> Result<()> {
         let serial = self.shared.checkpoint_serial.lock();
-        let (_serial, mut w) = self.shared.writer_after_serial(serial);
-        self.shared.checkpoint_locked(&mut w, false)
+        let (_serial, mut w) = checkpoint::writer_after_serial(&self.shared, serial);
+        checkpoint::checkpoint_locked(&self.shared, &mut w, false)
     }
 
     /// Makes every commit so far durable (useful in Normal and Off modes).
@@ -402,14 +246,21 @@ impl Database {
     pub fn sync(&self) -> Result<()> {
         // From the sync state, not the writer: a thread holding a write transaction may call
         // this without deadlocking on its own writer lock.
-        let lsn = self.shared.sync.lock().written_lsn;
-        self.shared.wait_durable(lsn)
+        let lsn = self.shared.wal.written().0;
+        self.shared.wal.wait_durable(lsn)
     }
 
     /// Counters and gauges.
     #[must_use]
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        metrics(&self.shared)
+    }
+
+    /// The same counters and gauges as [`Database::metrics`], in the Prometheus text
+    /// exposition format (counters end in `_total`; every name starts with `engine_`).
+    #[must_use]
+    pub fn metrics_prometheus(&self) -> String {
+        crate::metrics::prometheus_text(&metrics(&self.shared))
     }
 
     /// Walks every table and page; see [`crate::IntegrityReport`].
@@ -588,38 +439,8 @@ fn first_frame_salt(wal: &dyn StorageFile, page_size: usize, len: u64) -> Result
         .map(|f| f.salt))
 }
 
-/// A salt for a WAL generation: seeded (reproducible) or from the OS, never 0 and never
-/// equal to `previous`, the salt of the generation it replaces.
-///
-/// A seeded salt mixes in `previous` as well as the generation number: generation numbers
-/// can repeat (a torn header restarts them from the salt of frame 0), and a salt derived
-/// from the number alone would then repeat too, letting frames of an old generation left
-/// further along in the file validate as part of the new one. Recovery then took them
-/// for frames that vouch for a synced prefix and refused an undamaged WAL as corrupt
-/// (found by `harness run faults/power-loss-fdb --seed 1007`). Chaining through the
-/// previous salt makes a repeat as unlikely as for salts drawn from the OS.
-pub(crate) fn make_salt(seed: Option<u64>, generation: u64, previous: u64) -> u64 {
-    let mut x = match seed {
-        Some(s) => {
-            s ^ generation.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                ^ previous.rotate_left(29).wrapping_mul(0xD6E8_FEB8_6659_FD93)
-        }
-        None => rand::random::<u64>(),
-    };
-    loop {
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        if z != 0 && z != previous {
-            return z;
-        }
-    }
-}
-
 /// Starts the background checkpointer: it waits for a request from a commit that crossed
-/// `wal_checkpoint_bytes` and runs [`Shared::checkpoint_background`], until the handle
+/// `wal_checkpoint_bytes` and runs [`checkpoint::checkpoint_background`], until the handle
 /// drops. Errors are not lost: a failed fsync poisons the database, and anything else
 /// (say, disk full) leaves the WAL to the next request or to the committer's own
 /// checkpoint at twice the threshold.
@@ -640,10 +461,10 @@ fn spawn_checkpointer(shared: Arc<Shared>) -> Result<std::thread::JoinHandle<()>
             bg.grow_requested = false;
             drop(bg);
             if grow {
-                let _ = shared.grow_wal_ahead();
+                let _ = crate::write::grow_wal_ahead(&shared);
             }
             if checkpoint {
-                let _ = shared.checkpoint_background();
+                let _ = checkpoint::checkpoint_background(&shared);
             }
         })
         .map_err(|e| Error::io("spawn checkpointer", e))
@@ -656,291 +477,82 @@ fn spawn_flusher(shared: Weak<Shared>, period: Duration) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.poisoned.load(Ordering::Acquire) {
+        if shared.is_poisoned() {
             return;
         }
         if shared.bug(crate::SeededBug::NormalFlusherNeverSyncs) {
             continue;
         }
-        let written = shared.sync.lock().written_lsn;
+        let written = shared.wal.written().0;
         // Errors poison the database; committers see them.
-        let _ = shared.wait_durable(written);
+        let _ = shared.wal.wait_durable(written);
     });
 }
 
-impl Shared {
-    fn new(
-        (main, wal): (Arc<dyn StorageFile>, Arc<dyn StorageFile>),
-        opts: Options,
-        meta: Meta,
-        header: WalHeader,
-        page_size: usize,
-    ) -> Shared {
-        let cache = PageCache::new(opts.cache_bytes_max, page_size);
-        let index = WalIndex {
-            generation: header.generation,
-            salt: header.salt,
-            pages: IntMap::default(),
-            // Nothing of the WAL on disk is known to be in the main file.
-            backfilled_txn: 0,
-        };
-        let writer = WriterState {
-            lsn: 0,
-            generation_lsn: 0,
-            latest_txn: meta.last_txn_id,
-            next_txn_id: meta.last_txn_id + 1,
-            meta,
-            commits_since_sync: 0,
-            last_sync: Instant::now(),
-            frame_buf: Vec::new(),
-            wal_allocated: 0,
-            bound_retry_lsn: 0,
-            last_txn_frames: 0,
-        };
-        Shared {
-            main,
-            wal,
-            opts,
-            page_size,
-            cache,
-            index: RwLock::new(index),
-            writer: Arc::new(Mutex::new(writer)),
-            sync: Mutex::new(SyncState::default()),
-            sync_cv: Condvar::new(),
-            visible: AtomicU64::new(meta.last_txn_id),
-            readers: Mutex::new(Readers::default()),
-            poisoned: AtomicBool::new(false),
-            stats: Stats::default(),
-            checkpoint_serial: Mutex::new(()),
-            background: Mutex::new(Background::default()),
-            background_cv: Condvar::new(),
-        }
+/// Loads the recovered transactions into the WAL store and the writer's state.
+fn replay(shared: &Shared, rec: &wal::Recovered) -> Result<()> {
+    let mut w = shared.writer.lock();
+    let w = &mut *w;
+    w.latest_txn = shared.wal.replay(&mut w.wal, rec, w.latest_txn)?;
+    w.next_txn_id = w.latest_txn + 1;
+    if rec.txns.is_empty() {
+        return Ok(());
     }
+    let meta_page = shared.read_page(0, w.latest_txn)?;
+    w.meta = Meta::decode(&meta_page, shared.page_size())?;
+    w.meta.last_txn_id = w.latest_txn;
+    shared.note_gauges(w);
+    Ok(())
+}
 
-    /// Loads the recovered transactions into the WAL index.
-    fn replay(&self, rec: &wal::Recovered) -> Result<()> {
-        let mut w = self.writer.lock();
-        let mut index = self.index.write();
-        // A replayed generation may have been checkpointed already, so its ids can be at or
-        // below the meta page's: renumber its commits after the meta page's last id. Ids only
-        // need to grow within one generation, and the open checkpoint starts a new one.
-        for txn in &rec.txns {
-            let id = w.latest_txn + 1;
-            for &(page, frame) in &txn.frames {
-                let versions = index.pages.entry(page).or_default();
-                debug_assert!(versions.last().is_none_or(|&(t, _)| t < id));
-                versions.push((id, frame));
-            }
-            w.latest_txn = id;
-            w.next_txn_id = id + 1;
-        }
-        drop(index);
-        // The replayed frames may still sit in the OS's cache only (a kill -9): make them
-        // durable before anything counts on them, be it a checkpoint copying them into the
-        // main file or a new frame vouching for them through `synced_upto`.
-        if rec.end_frame > 0 {
-            self.sync_or_poison(self.wal.as_ref(), "wal sync")?;
-        }
-        w.lsn = rec.end_frame;
-        let mut s = self.sync.lock();
-        s.written_lsn = rec.end_frame;
-        s.synced_lsn = rec.end_frame;
-        s.written_txn = w.latest_txn;
-        drop(s);
-        self.visible.store(w.latest_txn, Ordering::Release);
-        if rec.txns.is_empty() {
-            return Ok(());
-        }
-        let meta_page = self.read_page(0, w.latest_txn)?;
-        w.meta = Meta::decode(&meta_page, self.page_size)?;
-        w.meta.last_txn_id = w.latest_txn;
-        Ok(())
-    }
+/// After an open whose checkpoint met a full disk: the writer appends to the replayed
+/// generation instead of a new one. Its commits take ids above every id of this
+/// generation in the file, the discarded tail included, so recovery never joins their
+/// frames to a stale transaction; they overwrite the tail from the end of the log on.
+fn continue_generation(w: &mut WriterState, rec: &wal::Recovered) {
+    let next = (rec.txn_id_max + 1).max(w.next_txn_id);
+    debug_assert!(next > w.latest_txn && next > rec.txn_id_max);
+    w.next_txn_id = next;
+}
 
-    /// After an open whose checkpoint met a full disk: the writer appends to the replayed
-    /// generation instead of a new one. Its commits take ids above every id of this
-    /// generation in the file, the discarded tail included, so recovery never joins their
-    /// frames to a stale transaction; they overwrite the tail from the end of the log on.
-    fn continue_generation(w: &mut WriterState, rec: &wal::Recovered) {
-        let next = (rec.txn_id_max + 1).max(w.next_txn_id);
-        debug_assert!(next > w.latest_txn && next > rec.txn_id_max);
-        w.next_txn_id = next;
-    }
-
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
-    }
-
-    /// The page `no` as of commit `snap`.
-    pub(crate) fn read_page(&self, no: PageNo, snap: u64) -> Result<PageRef> {
-        // The read lock is held across the load so a WAL reset cannot reuse the frame
-        // between the lookup and the read.
-        let index = self.index.read();
-        let loc = index.loc(no, snap);
-        if let Some(page) = self.cache.get(loc) {
-            return Ok(PageRef(page));
-        }
-        self.load_and_cache(index, loc, no).map(PageRef)
-    }
-
-    /// A cache miss: reads `loc` while `index` is still held (so a WAL reset cannot reuse
-    /// the frame meanwhile), then caches it.
-    fn load_and_cache(
-        &self,
-        index: RwLockReadGuard<'_, WalIndex>,
-        loc: Loc,
-        no: PageNo,
-    ) -> Result<PageBuf> {
-        let page = self.load(&index, loc, no)?;
-        drop(index);
-        self.cache.insert(loc, page.clone());
-        Ok(page)
-    }
-
-    /// [`Shared::read_page`] for a caller that only looks: `f` runs under the cache shard's
-    /// shared lock on a hit.
-    pub(crate) fn with_page<R>(
-        &self,
-        no: PageNo,
-        snap: u64,
-        f: impl FnOnce(&[u8]) -> Result<R>,
-    ) -> Result<R> {
-        let index = self.index.read();
-        let loc = index.loc(no, snap);
-        let mut f = Some(f);
-        let hit = self
-            .cache
-            .with(loc, |page| f.take().map(|f| f(page.body())));
-        if let Some(Some(result)) = hit {
-            return result;
-        }
-        let page = self.load_and_cache(index, loc, no)?;
-        match f.take() {
-            Some(f) => f(page.body()),
-            None => Err(Error::page(no, "page visitor ran twice")),
-        }
-    }
-
-    /// Starts loading page `no` as of `snap` into the CPU cache when it is in the page
-    /// cache; nothing otherwise.
-    pub(crate) fn prefetch_page(&self, no: PageNo, snap: u64) {
-        let index = self.index.read();
-        let loc = index.loc(no, snap);
-        self.cache.peek(loc, PageBuf::prefetch);
-    }
-
-    /// Reads a page image from storage and verifies it (a WAL frame whole, against the
-    /// salt of the generation `index` holds).
-    fn load(&self, index: &WalIndex, loc: Loc, no: PageNo) -> Result<PageBuf> {
-        let p = match loc {
-            Loc::Main(p) => p,
-            Loc::Wal { frame, generation } => {
-                debug_assert_eq!(generation, index.generation, "a frame of a past generation");
-                let page = self.load_frame(frame, no, index.salt)?;
-                self.stats.pages_read.fetch_add(1, Ordering::Relaxed);
-                return Ok(page);
-            }
-        };
-        let offset = u64::from(p) * self.page_size as u64;
-        let page = PageBuf::read_with(self.page_size, |buf| {
-            self.main.read_at(buf, offset).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Error::page(no, "beyond the end of the file")
-                } else {
-                    Error::io("read page", e)
-                }
-            })
-        })?;
-        self.stats.pages_read.fetch_add(1, Ordering::Relaxed);
-        page.verify(no)?;
-        Ok(page)
-    }
-
-    /// True when the seeded bug `b` is configured and honoured.
-    pub(crate) fn bug(&self, b: crate::SeededBug) -> bool {
-        crate::bugs::active(self.opts.seeded_bug, b)
-    }
-
-    pub(crate) fn check_poisoned(&self) -> Result<()> {
-        if self.poisoned.load(Ordering::Acquire) {
-            Err(Error::Poisoned)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Returns once every frame below `lsn` is durable. One caller at a time runs the
-    /// fsync; the others wait and usually find their frames covered (group commit).
-    pub(crate) fn wait_durable(&self, lsn: u64) -> Result<()> {
-        let mut s = self.sync.lock();
-        loop {
-            self.check_poisoned()?;
-            if s.synced_lsn >= lsn {
-                return Ok(());
-            }
-            if s.syncing {
-                self.sync_cv.wait(&mut s);
-                if self.bug(crate::SeededBug::GroupCommitEarlyAck) {
-                    return Ok(());
-                }
-                continue;
-            }
-            s.syncing = true;
-            let (goal_lsn, goal_txn) = (s.written_lsn, s.written_txn);
-            debug_assert!(goal_lsn >= lsn);
-            drop(s);
-            let result = self.wal.sync();
-            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-            s = self.sync.lock();
-            s.syncing = false;
-            if let Err(e) = result {
-                if !self.bug(crate::SeededBug::FsyncErrorNotPoisoned) {
-                    self.poisoned.store(true, Ordering::Release);
-                }
-                self.sync_cv.notify_all();
-                return Err(Error::io("wal sync", e));
-            }
-            s.synced_lsn = s.synced_lsn.max(goal_lsn);
-            self.visible.fetch_max(goal_txn, Ordering::AcqRel);
-            self.sync_cv.notify_all();
-        }
-    }
-
-    /// Frames of the current generation known durable (for `synced_upto`).
-    pub(crate) fn synced_in_generation(&self, w: &WriterState) -> u64 {
-        self.sync.lock().synced_lsn.saturating_sub(w.generation_lsn)
-    }
-
-    /// Records frames written by the writer up to `lsn`, for commit `txn`.
-    pub(crate) fn note_written(&self, lsn: u64, txn: u64) {
-        let mut s = self.sync.lock();
-        debug_assert!(lsn >= s.written_lsn && txn >= s.written_txn);
-        s.written_lsn = lsn;
-        s.written_txn = txn;
-    }
-
-    /// A WAL frame header for the writer's next frame.
-    pub(crate) fn frame_header(
-        &self,
-        w: &WriterState,
-        page_no: PageNo,
-        txn_id: u64,
-    ) -> FrameHeader {
-        let salt = self.index.read().salt;
-        FrameHeader {
-            page_no,
-            commit_page_count: 0,
-            salt,
-            index: w.lsn - w.generation_lsn,
-            txn_id,
-            synced_upto: self.synced_in_generation(w),
-        }
+/// Counters and gauges, read without waiting for the writer.
+fn metrics(shared: &Shared) -> Metrics {
+    let c = shared.pager.cache_counters();
+    let (readers_open, oldest) = {
+        let r = shared.readers.lock();
+        (r.count(), r.oldest())
+    };
+    let latest = shared.wal.visible();
+    let s = &shared.stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let frames = load(&s.wal_frames);
+    Metrics {
+        durability: shared.opts.durability,
+        commits: load(&s.commits),
+        rollbacks: load(&s.rollbacks),
+        fsyncs: load(&s.fsyncs),
+        checkpoints: load(&s.checkpoints),
+        cache_hits: c.hits,
+        cache_misses: c.misses,
+        cache_evictions: c.evictions,
+        cache_bytes: shared.pager.cache_bytes(),
+        cache_bytes_max: shared.opts.cache_bytes_max as u64,
+        pages_read: load(&s.pages_read),
+        pages_written: load(&s.pages_written),
+        bound_checkpoints: load(&s.bound_checkpoints),
+        checkpoints_blocked_by_reader: load(&s.checkpoints_blocked_by_reader),
+        readers_open,
+        reader_lag_commits: oldest.map_or(0, |o| latest.saturating_sub(o)),
+        wal_frames: frames,
+        wal_bytes: WAL_HEADER_LEN + frames * shared.wal.frame_bytes(),
+        page_count: load(&s.page_count),
+        page_size: shared.page_size() as u64,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::make_salt;
+    use crate::wal_store::make_salt;
 
     /// A WAL whose every read fails with EIO (a dying device).
     #[derive(Debug)]
@@ -1008,7 +620,7 @@ mod tests {
 
     #[test]
     fn newest_at_finds_the_version_of_every_snapshot() {
-        use super::newest_at;
+        use crate::wal_store::newest_at;
         let versions: Vec<(u64, u64)> = (1..=1000).map(|i| (i * 2, i)).collect();
         assert_eq!(newest_at(&versions, 1), None);
         assert_eq!(newest_at(&versions, 2), Some((2, 1)));

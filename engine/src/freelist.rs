@@ -97,12 +97,12 @@ pub(crate) fn allocate(tx: &mut impl PageWrite, meta: &mut Meta) -> Result<PageN
     Ok(head)
 }
 
-/// Puts `no` on the free list.
+/// Puts `no` on the free list. The range checked here before the write is the one
+/// `trunk_entries` and `allocate` check after the read.
 pub(crate) fn free(tx: &mut impl PageWrite, meta: &mut Meta, no: PageNo) -> Result<()> {
-    assert!(
-        no != 0 && no < meta.page_count,
-        "freeing page {no} out of range"
-    );
+    if no == 0 || no >= meta.page_count {
+        return Err(Error::page(no, "freeing a page out of range"));
+    }
     let head = meta.free_head;
     if head != 0 {
         let snapshot = *meta;

@@ -34,10 +34,15 @@
     clippy::missing_panics_doc
 )]
 
+// Modules depend downward only (CI: `python3 scripts/module-cycles.py engine/src`). From the
+// bottom: formats and limits (storage, page, meta, wal, le, error, options, bugs, cache,
+// arena, stats); bytes at rest (wal_store, pager); tree shape (btree, freelist); catalog;
+// shared; the protocols (checkpoint, txn, write, check, metrics); db. See ARCHITECTURE.md.
 mod arena;
 mod btree;
 mod bugs;
 mod cache;
+mod catalog;
 mod check;
 mod checkpoint;
 mod db;
@@ -48,21 +53,27 @@ mod freelist;
 pub mod fuzzing;
 mod le;
 mod meta;
+mod metrics;
 mod options;
 mod page;
+mod pager;
+mod shared;
+mod stats;
 mod storage;
 mod txn;
 mod wal;
+mod wal_store;
 mod write;
 
 pub use bugs::SeededBug;
+pub use catalog::Table;
 pub use check::IntegrityReport;
 pub use db::Database;
 pub use error::{Error, Location, Result};
 pub use options::{Durability, Metrics, Options};
 pub use page::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_SIZE_MIN};
 pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
-pub use txn::{Range, ReadTxn, Table};
+pub use txn::{Range, ReadTxn};
 pub use write::WriteTxn;
 
 /// Longest key in bytes. Four keys of this size plus cell overhead fit in the smallest page,

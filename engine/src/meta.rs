@@ -28,6 +28,9 @@ pub(crate) const TXN_ID_MAX: u64 = u64::MAX / 2;
 /// Pages beyond this never get allocated: page numbers are u32 and 0 is the meta page.
 pub(crate) const PAGE_COUNT_MAX: u32 = u32::MAX - 1;
 
+/// The catalog's root never moves: it is page 1, and the meta page names no other.
+pub(crate) const CATALOG_ROOT: PageNo = 1;
+
 /// The decoded meta page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meta {
@@ -41,9 +44,10 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    /// Writes the fields into a meta page body.
+    /// Writes the fields into a meta page body. A commit checks them first with
+    /// [`Meta::validate`], the check `decode` applies after the read.
     pub(crate) fn encode(&self, body: &mut [u8]) {
-        debug_assert!(self.page_count >= 2 && self.catalog_root < self.page_count);
+        debug_assert!(self.validate(self.page_size as usize).is_ok());
         body[0] = PageKind::Meta as u8;
         body[1..8].copy_from_slice(MAGIC);
         body[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -83,24 +87,44 @@ impl Meta {
             last_txn_id: u64_at(body, 32),
             checkpointed_salt: u64_at(body, 40),
         };
-        if meta.page_size as usize != page_size {
-            return Err(bad(format!("page size {} != {page_size}", meta.page_size)));
-        }
-        if meta.page_count < 2 || meta.page_count > PAGE_COUNT_MAX {
-            return Err(bad(format!("page count {}", meta.page_count)));
-        }
-        let in_range = |p: PageNo| p > 0 && p < meta.page_count;
-        if !in_range(meta.catalog_root) || (meta.free_head != 0 && !in_range(meta.free_head)) {
-            return Err(bad("catalog root or free list head out of range".into()));
-        }
-        if meta.last_txn_id > TXN_ID_MAX {
-            // Ids are incremented from here (and recovered commits renumbered after it).
-            return Err(bad(format!("last transaction id {}", meta.last_txn_id)));
-        }
-        if meta.free_count >= meta.page_count || (meta.free_head == 0) != (meta.free_count == 0) {
-            return Err(bad(format!("free count {}", meta.free_count)));
-        }
+        meta.validate(page_size)?;
         Ok(meta)
+    }
+
+    /// The meta page's invariants, checked after every read ([`Meta::decode`]) and before
+    /// every commit writes the page (`WriteTxn::commit`), in release builds too.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] at [`Location::Meta`] naming the first field that breaks one.
+    pub(crate) fn validate(&self, page_size: usize) -> Result<()> {
+        let bad = |detail: String| Error::Corruption {
+            location: Location::Meta,
+            detail,
+        };
+        if self.page_size as usize != page_size {
+            return Err(bad(format!("page size {} != {page_size}", self.page_size)));
+        }
+        if self.page_count < 2 || self.page_count > PAGE_COUNT_MAX {
+            return Err(bad(format!("page count {}", self.page_count)));
+        }
+        if self.catalog_root != CATALOG_ROOT {
+            // Every reader takes the catalog from page 1: another root would be ignored.
+            return Err(bad(format!("catalog root {}", self.catalog_root)));
+        }
+        if self.free_head != 0 && self.free_head >= self.page_count {
+            return Err(bad(format!(
+                "free list head {} out of range",
+                self.free_head
+            )));
+        }
+        if self.last_txn_id > TXN_ID_MAX {
+            // Ids are incremented from here (and recovered commits renumbered after it).
+            return Err(bad(format!("last transaction id {}", self.last_txn_id)));
+        }
+        if self.free_count >= self.page_count || (self.free_head == 0) != (self.free_count == 0) {
+            return Err(bad(format!("free count {}", self.free_count)));
+        }
+        Ok(())
     }
 
     /// Reads the page size out of the first bytes of a main file before its size is known.

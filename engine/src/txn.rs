@@ -1,29 +1,14 @@
 //! Transactions: snapshot readers and the single writer.
 
 use std::ops::Bound;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::btree;
-use crate::db::Shared;
+use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::page::{PageNo, PageRead, PageRef, PAGE_HEADER_LEN};
-
-/// A handle to a table: cheap to copy, valid in any transaction until the table is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Table {
-    root: PageNo,
-}
-
-impl Table {
-    pub(crate) fn from_root(root: PageNo) -> Table {
-        Table { root }
-    }
-    pub(crate) fn root(self) -> PageNo {
-        self.root
-    }
-}
+use crate::shared::Shared;
 
 /// A read-only snapshot. Sees every commit visible when it began and nothing after.
 pub struct ReadTxn {
@@ -43,7 +28,7 @@ impl ReadTxn {
     pub(crate) fn new(shared: Arc<Shared>) -> ReadTxn {
         // Register under the readers lock so a checkpoint never misses this snapshot.
         let mut readers = shared.readers.lock();
-        let snap = shared.visible.load(Ordering::Acquire);
+        let snap = shared.wal.visible();
         readers.add(snap);
         drop(readers);
         ReadTxn { shared, snap }
@@ -54,7 +39,7 @@ impl ReadTxn {
     /// # Errors
     /// [`Error::TableNotFound`]; I/O errors; corruption.
     pub fn table(&self, name: &str) -> Result<Table> {
-        lookup_table(self, name)
+        catalog::lookup(self, name)
     }
 
     /// The value of `key`, if present.
@@ -62,7 +47,7 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn get(&self, table: &Table, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match btree::get(self, table.root, key) {
+        match btree::get(self, table.root(), key) {
             Err(Error::Io { .. }) if self.shared.bug(crate::SeededBug::ReadErrorAsAbsent) => {
                 Ok(None)
             }
@@ -76,7 +61,7 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn get_into(&self, table: &Table, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        btree::get_into(self, table.root, key, out)
+        btree::get_into(self, table.root(), key, out)
     }
 
     /// Entries with keys in (`lower`, `upper`), ascending or, with `reverse`, descending.
@@ -114,12 +99,12 @@ impl ReadTxn {
     /// # Errors
     /// I/O errors; corruption.
     pub fn tables(&self) -> Result<Vec<(String, Table)>> {
-        list_tables(self)
+        catalog::list(self)
     }
 
     pub(crate) fn meta(&self) -> Result<Meta> {
         let page = self.page(0)?;
-        Meta::decode(&page, self.shared.page_size)
+        Meta::decode(&page, self.shared.page_size())
     }
 }
 
@@ -145,7 +130,7 @@ impl PageRead for ReadTxn {
         self.shared.bug(bug)
     }
     fn body_len(&self) -> usize {
-        self.shared.page_size - PAGE_HEADER_LEN
+        self.shared.page_size() - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
         self.shared.read_page(no, self.page_snap())
@@ -168,39 +153,6 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
-}
-
-/// Catalog values: the table's root page, little-endian.
-pub(crate) fn lookup_table(tx: &impl PageRead, name: &str) -> Result<Table> {
-    let catalog = CATALOG_ROOT;
-    let value = btree::get(tx, catalog, name.as_bytes())?;
-    let value = value.ok_or_else(|| Error::TableNotFound {
-        name: name.to_string(),
-    })?;
-    decode_root(catalog, &value)
-}
-
-fn decode_root(catalog: PageNo, value: &[u8]) -> Result<Table> {
-    let bytes: [u8; 4] = value
-        .try_into()
-        .map_err(|_| Error::page(catalog, format!("catalog value of {} bytes", value.len())))?;
-    Ok(Table {
-        root: u32::from_le_bytes(bytes),
-    })
-}
-
-/// The catalog's root never moves: it is page 1.
-pub(crate) const CATALOG_ROOT: PageNo = 1;
-
-fn list_tables(tx: &impl PageRead) -> Result<Vec<(String, Table)>> {
-    let mut cursor = btree::Cursor::new(CATALOG_ROOT, Bound::Unbounded, Bound::Unbounded, false);
-    let mut out = Vec::new();
-    while let Some((k, v)) = cursor.next(tx)? {
-        let name =
-            String::from_utf8(k).map_err(|_| Error::page(CATALOG_ROOT, "table name not UTF-8"))?;
-        out.push((name, decode_root(CATALOG_ROOT, &v)?));
-    }
-    Ok(out)
 }
 
 /// An iterator over a range of one table.
@@ -244,7 +196,7 @@ impl<'a> Range<'a> {
         reverse: bool,
     ) -> Range<'a> {
         let own = |b: Bound<&[u8]>| b.map(<[u8]>::to_vec);
-        let cursor = btree::Cursor::new(t.root, own(lower), own(upper), reverse);
+        let cursor = btree::Cursor::new(t.root(), own(lower), own(upper), reverse);
         Range {
             src,
             cursor,

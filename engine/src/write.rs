@@ -1,6 +1,5 @@
 //! The write transaction and the commit path.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,28 +8,18 @@ use parking_lot::RawMutex;
 
 use crate::btree;
 use crate::bugs::SeededBug;
-use crate::cache::{IntMap, Loc};
-use crate::db::{Background, Shared, WriterState};
+use crate::cache::IntMap;
+use crate::catalog::{self, Table, CATALOG_ROOT};
+use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::freelist;
 use crate::meta::Meta;
 use crate::options::Durability;
 use crate::page::{PageBuf, PageNo, PageRead, PageRef, PageWrite, PAGE_HEADER_LEN};
-use crate::storage::StorageFile;
-use crate::txn::{Range, Table, CATALOG_ROOT};
-use crate::wal::{self, WAL_HEADER_LEN};
-use crate::{KEY_BYTES_MAX, TABLE_NAME_BYTES_MAX, VALUE_BYTES_MAX};
-
-/// Bytes per WAL write during commit; large transactions are written in pieces this big.
-const COMMIT_WRITE_BYTES_MAX: usize = 4 << 20;
-/// The WAL file grows in zero-filled steps of this size (see `ensure_wal_space`): large
-/// enough that growth is rare, small enough to be cheap on a nearly full disk.
-const WAL_GROW_BYTES: u64 = 1 << 20;
-/// With the background thread, the WAL is grown (zeros written and synced off the commit
-/// path) once less than this is left ahead of the last frame.
-const WAL_GROW_AHEAD_BYTES: u64 = WAL_GROW_BYTES / 2;
-/// The commit buffer is kept between commits up to this size, and freed above it.
-const FRAME_BUF_KEEP_BYTES_MAX: usize = 8 << 20;
+use crate::shared::{Shared, WriterState};
+use crate::stats::Stats;
+use crate::txn::Range;
+use crate::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 
 /// Checkpoints a new writer runs for the WAL's bound before it starts anyway: each try
 /// either resets the WAL or finds that another writer committed meanwhile, so a few cover
@@ -66,12 +55,12 @@ impl WriteTxn {
         // Another writer may commit between the checkpoint and taking the writer back: look
         // again, a bounded number of times (the commit checks once more).
         for _ in 0..BOUND_CHECKPOINT_TRIES_MAX {
-            if !shared.wal_past_bound(&w) {
+            if !checkpoint::wal_past_bound(&shared, &w) {
                 break;
             }
             // Checkpoints take `checkpoint_serial` before the writer: let go to take both.
             drop(w);
-            shared.checkpoint_past_bound()?;
+            checkpoint::checkpoint_past_bound(&shared)?;
             w = shared.writer.lock_arc();
         }
         shared.check_poisoned()?;
@@ -105,7 +94,7 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::TableNotFound`]; I/O errors; corruption.
     pub fn table(&self, name: &str) -> Result<Table> {
-        crate::txn::lookup_table(self, name)
+        catalog::lookup(self, name)
     }
 
     /// Creates the table `name`.
@@ -113,13 +102,8 @@ impl WriteTxn {
     /// # Errors
     /// [`Error::TableExists`]; [`Error::InvalidArgument`] for an empty or too long name.
     pub fn create_table(&mut self, name: &str) -> Result<Table> {
-        if name.is_empty() || name.len() > TABLE_NAME_BYTES_MAX {
-            let detail = format!(
-                "table name of {} bytes (1..={TABLE_NAME_BYTES_MAX})",
-                name.len()
-            );
-            return Err(Error::InvalidArgument { detail });
-        }
+        // Refused before `mutate`: a bad or taken name leaves the transaction usable.
+        catalog::check_name(name)?;
         match self.table(name) {
             Ok(_) => {
                 return Err(Error::TableExists {
@@ -130,11 +114,7 @@ impl WriteTxn {
             Err(e) => return Err(e),
         }
         self.hint.clear(); // the new root may be a page the hint's table freed
-        self.mutate(|tx| {
-            let root = btree::create(tx)?;
-            btree::insert(tx, CATALOG_ROOT, name.as_bytes(), &root.to_le_bytes())?;
-            Ok(Table::from_root(root))
-        })
+        self.mutate(|tx| catalog::create(tx, name))
     }
 
     /// The table `name`, created if missing.
@@ -155,11 +135,7 @@ impl WriteTxn {
     pub fn drop_table(&mut self, name: &str) -> Result<()> {
         let table = self.table(name)?;
         self.hint.clear(); // the hint's pages may be this table's
-        self.mutate(|tx| {
-            btree::destroy(tx, table.root())?;
-            btree::delete(tx, CATALOG_ROOT, name.as_bytes())?;
-            Ok(())
-        })
+        self.mutate(|tx| catalog::drop(tx, name, table))
     }
 
     /// Inserts or replaces `key`.
@@ -239,13 +215,13 @@ impl WriteTxn {
         let shared = self.shared.clone();
         let dirty = std::mem::take(&mut self.dirty);
         if dirty.is_empty() && self.meta == w.meta {
-            shared.stats.commits.fetch_add(1, Ordering::Relaxed);
+            Stats::add(&shared.stats.commits, 1);
             return Ok(());
         }
         shared.check_poisoned()?;
         // Frames: the dirty pages, plus the meta page when it is not among them.
         let frames = dirty.len() as u64 + u64::from(!dirty.contains_key(&0));
-        shared.checkpoint_before_frames(&mut w, frames)?;
+        checkpoint::checkpoint_before_frames(&shared, &mut w, frames)?;
         let txn_id = w.next_txn_id;
         if txn_id > crate::meta::TXN_ID_MAX {
             let max = crate::meta::TXN_ID_MAX;
@@ -260,37 +236,49 @@ impl WriteTxn {
         if self.meta != w.meta {
             let mut meta = self.meta;
             meta.last_txn_id = txn_id;
+            // The check `open` applies to this page after reading it, before it is written.
+            meta.validate(shared.page_size())?;
             pages.retain(|(no, _)| *no != 0);
             pages.push((0, meta.to_page(txn_id)));
         }
         pages.sort_unstable_by_key(|(no, _)| *no);
-        let first_frame = w.lsn - w.generation_lsn;
-        let appended = shared.append_frames(&mut w, &mut pages, txn_id, self.meta.page_count);
+        let page_count = self.meta.page_count;
+        let appended = shared
+            .wal
+            .append(&mut w.wal, &mut pages, txn_id, page_count);
         if matches!(appended, Err(Error::DiskFull { .. })) && shared.bug(SeededBug::DiskFullPoisons)
         {
-            shared.poisoned.store(true, Ordering::Release);
+            shared.stats.poison();
         }
-        appended?;
-        shared.publish(&pages, txn_id, first_frame);
+        let first_frame = appended?;
         w.meta = self.meta;
         w.latest_txn = txn_id;
         w.last_txn_frames = pages.len() as u64;
-        shared.note_written(w.lsn, txn_id);
+        // The page count first: the pager refuses pages past it, and a reader may find
+        // the new frames as soon as they are published.
         shared.note_gauges(&w);
-        shared.stats.commits.fetch_add(1, Ordering::Relaxed);
-        shared.finish_commit(w, txn_id)
+        let generation = shared.wal.publish(&pages, txn_id, first_frame);
+        shared.pager.cache_frames(generation, first_frame, &pages);
+        shared.wal.note_written(&w.wal, txn_id);
+        Stats::add(&shared.stats.commits, 1);
+        finish_commit(&shared, w, txn_id)
     }
 }
 
 impl Drop for WriteTxn {
     fn drop(&mut self) {
         if self.shared.bug(SeededBug::KeepRolledBackPagesInCache) {
-            for (no, page) in self.dirty.drain() {
-                self.shared.cache.insert(Loc::Main(no), page);
+            // Only from a transaction that did not grow the file: its pages would point past
+            // the page count, where the pager refuses to read, which turns the stale reads
+            // this bug stands for into corruption errors.
+            let count = self.w.as_ref().map_or(0, |w| w.meta.page_count);
+            let dirty = std::mem::take(&mut self.dirty);
+            for (no, page) in dirty.into_iter().filter(|_| self.meta.page_count <= count) {
+                self.shared.pager.cache_main(no, page);
             }
         }
         if self.w.take().is_some() {
-            self.shared.stats.rollbacks.fetch_add(1, Ordering::Relaxed);
+            Stats::add(&self.shared.stats.rollbacks, 1);
         }
     }
 }
@@ -300,7 +288,7 @@ impl PageRead for WriteTxn {
         self.shared.bug(bug)
     }
     fn body_len(&self) -> usize {
-        self.shared.page_size - PAGE_HEADER_LEN
+        self.shared.page_size() - PAGE_HEADER_LEN
     }
     fn page(&self, no: PageNo) -> Result<PageRef> {
         match self.dirty.get(&no) {
@@ -312,7 +300,7 @@ impl PageRead for WriteTxn {
 
 impl WriteTxn {
     fn reserve_dirty(&self) -> Result<()> {
-        let bytes = (self.dirty.len() + 1) * self.shared.page_size;
+        let bytes = (self.dirty.len() + 1) * self.shared.page_size();
         let max = self.shared.opts.txn_dirty_bytes_max;
         if bytes > max {
             return Err(Error::LimitExceeded {
@@ -351,7 +339,7 @@ impl PageWrite for WriteTxn {
         let no = freelist::allocate(self, &mut meta)?;
         self.meta = meta;
         self.dirty
-            .insert(no, PageBuf::zeroed(self.shared.page_size));
+            .insert(no, PageBuf::zeroed(self.shared.page_size()));
         debug_assert!(no > 0 && no < self.meta.page_count);
         Ok(no)
     }
@@ -370,313 +358,97 @@ impl PageWrite for WriteTxn {
     }
 }
 
-impl Shared {
-    /// Seals the pages and appends them to the WAL as one transaction's frames.
-    fn append_frames(
-        &self,
-        w: &mut WriterState,
-        pages: &mut [(PageNo, PageBuf)],
-        txn_id: u64,
-        page_count: u32,
-    ) -> Result<()> {
-        assert!(!pages.is_empty());
-        let frame_bytes = wal::frame_size(self.page_size);
-        let first = w.lsn - w.generation_lsn;
-        let end = WAL_HEADER_LEN + (first + pages.len() as u64) * frame_bytes;
-        if end > self.opts.wal_bytes_max {
-            return Err(Error::LimitExceeded {
-                what: "wal bytes",
-                value: end,
-                max: self.opts.wal_bytes_max,
-            });
+/// Durability per mode, then an automatic checkpoint if the WAL is large.
+fn finish_commit(
+    shared: &Shared,
+    mut w: ArcMutexGuard<RawMutex, WriterState>,
+    txn_id: u64,
+) -> Result<()> {
+    let wait_for = match shared.opts.durability {
+        Durability::Full if shared.bug(SeededBug::SkipCommitFsync) => {
+            shared.wal.make_visible(txn_id);
+            None
         }
-        self.ensure_wal_space(w, end)?;
-        let mut header = self.frame_header(w, 0, txn_id);
-        let mut buf = std::mem::take(&mut w.frame_buf);
-        buf.clear();
-        let mut offset = wal::frame_offset(first, self.page_size);
-        let last = pages.len() - 1;
-        let commit_at = if self.bug(SeededBug::CommitRecordFirst) {
-            0
-        } else {
-            last
-        };
-        for (i, (no, page)) in pages.iter_mut().enumerate() {
-            page.seal(*no, txn_id);
-            header.page_no = *no;
-            header.index = first + i as u64;
-            header.commit_page_count = if i == commit_at { page_count } else { 0 };
-            wal::encode_frame(&header, page, &mut buf);
-            if buf.len() >= COMMIT_WRITE_BYTES_MAX || i == last {
-                self.wal
-                    .write_at(&buf, offset)
-                    .map_err(|e| Error::io("wal append", e))?;
-                offset += buf.len() as u64;
-                buf.clear();
-            }
-        }
-        if buf.capacity() <= FRAME_BUF_KEEP_BYTES_MAX {
-            w.frame_buf = buf;
-        }
-        w.lsn += pages.len() as u64;
-        Ok(())
-    }
-
-    /// Grows the WAL file ahead of the frames, in zero-filled steps, so that a commit's fsync
-    /// rarely has to persist a new file size as well (on ext4 that is a journal commit on
-    /// every sync, which doubled the cost of a single-row durable commit). Zero frames fail
-    /// their checksum, so recovery reads the fill as the end of the log.
-    fn ensure_wal_space(&self, w: &mut WriterState, end: u64) -> Result<()> {
-        if end <= w.wal_allocated {
-            return Ok(());
-        }
-        let len = self.wal.len().map_err(|e| Error::io("wal grow", e))?;
-        // Never grown ahead past the WAL's bound: only frames may take the file beyond it.
-        let target = end
-            .max(len)
-            .next_multiple_of(WAL_GROW_BYTES)
-            .min(self.wal_grow_limit().max(end));
-        // Only the space past the frames is zero-filled: the frames themselves are written
-        // next, and zeroing them first doubled the WAL bytes of every large commit (a
-        // shuffled bulk load writes a frame per key). Until then `len..end` reads as zeros,
-        // which recovery takes for the end of the log, exactly like the fill.
-        match self.zero_fill_wal(len.max(end), target) {
-            Ok(()) => {}
-            // Too little space to grow ahead: let the frames claim exactly what they need
-            // (they fail on their own if even that is missing).
-            Err(Error::DiskFull { .. }) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        w.wal_allocated = target.max(len);
-        debug_assert!(w.wal_allocated >= end);
-        Ok(())
-    }
-
-    /// Writes zeros over WAL bytes `from..to`, in [`WAL_GROW_BYTES`] pieces.
-    fn zero_fill_wal(&self, from: u64, to: u64) -> Result<()> {
-        let zeros = vec![0u8; (to.saturating_sub(from)).min(WAL_GROW_BYTES) as usize];
-        let mut at = from;
-        while at < to {
-            let n = (to - at).min(WAL_GROW_BYTES) as usize;
-            self.wal
-                .write_at(&zeros[..n], at)
-                .map_err(|e| Error::io("wal grow", e))?;
-            at += n as u64;
-        }
-        Ok(())
-    }
-
-    /// Makes committed frames findable by later snapshots.
-    fn publish(&self, pages: &[(PageNo, PageBuf)], txn_id: u64, first_frame: u64) {
-        let mut index = self.index.write();
-        let generation = index.generation;
-        for (i, (no, _)) in pages.iter().enumerate() {
-            let versions = index.pages.entry(*no).or_default();
-            // Ascending commit ids: `newest_at` searches them.
-            debug_assert!(versions.last().is_none_or(|&(t, _)| t < txn_id));
-            versions.push((txn_id, first_frame + i as u64));
-        }
-        drop(index);
-        for (i, (_, page)) in pages.iter().enumerate() {
-            let loc = Loc::Wal {
-                generation,
-                frame: first_frame + i as u64,
+        Durability::Full => Some(w.wal.lsn()),
+        Durability::Normal { commits, millis } => {
+            shared.wal.make_visible(txn_id);
+            let commits = if shared.bug(SeededBug::NormalWindowTenfold) {
+                commits.saturating_mul(10)
+            } else {
+                commits
             };
-            self.cache.insert(loc, page.clone());
-        }
-    }
-
-    /// Durability per mode, then an automatic checkpoint if the WAL is large.
-    fn finish_commit(
-        &self,
-        mut w: ArcMutexGuard<RawMutex, WriterState>,
-        txn_id: u64,
-    ) -> Result<()> {
-        let wait_for = match self.opts.durability {
-            Durability::Full if self.bug(SeededBug::SkipCommitFsync) => {
-                self.visible.fetch_max(txn_id, Ordering::AcqRel);
+            w.commits_since_sync += 1;
+            let due = w.last_sync.elapsed() >= Duration::from_millis(u64::from(millis));
+            if w.commits_since_sync >= commits || due {
+                w.commits_since_sync = 0;
+                w.last_sync = Instant::now();
+                Some(w.wal.lsn())
+            } else {
                 None
             }
-            Durability::Full => Some(w.lsn),
-            Durability::Normal { commits, millis } => {
-                self.visible.fetch_max(txn_id, Ordering::AcqRel);
-                let commits = if self.bug(SeededBug::NormalWindowTenfold) {
-                    commits.saturating_mul(10)
-                } else {
-                    commits
-                };
-                w.commits_since_sync += 1;
-                let due = w.last_sync.elapsed() >= Duration::from_millis(u64::from(millis));
-                if w.commits_since_sync >= commits || due {
-                    w.commits_since_sync = 0;
-                    w.last_sync = Instant::now();
-                    Some(w.lsn)
-                } else {
-                    None
-                }
-            }
-            Durability::Off => {
-                self.visible.fetch_max(txn_id, Ordering::AcqRel);
-                None
-            }
-        };
-        drop(w);
-        if let Some(lsn) = wait_for {
-            self.wait_durable(lsn)?;
         }
-        self.maybe_checkpoint();
-        Ok(())
-    }
-
-    /// After a commit: past `wal_checkpoint_bytes`, asks the background checkpointer (when
-    /// it runs); past twice that, or without it, checkpoints here. The commit is done
-    /// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
-    /// failed fsync has poisoned the database already.
-    fn maybe_checkpoint(&self) {
-        let Some((frames_bytes, headroom, end)) = self.writer.try_lock().map(|w| {
-            let end = wal::frame_offset(w.lsn - w.generation_lsn, self.page_size);
-            (self.wal_bytes(&w), w.wal_allocated.saturating_sub(end), end)
-        }) else {
-            return;
-        };
-        if headroom < WAL_GROW_AHEAD_BYTES && end + WAL_GROW_BYTES <= self.wal_grow_limit() {
-            self.ask_background(|bg| bg.grow_requested = true);
+        Durability::Off => {
+            shared.wal.make_visible(txn_id);
+            None
         }
-        let threshold = self.opts.wal_checkpoint_bytes;
-        if frames_bytes <= threshold {
-            return;
-        }
-        if frames_bytes <= threshold.saturating_mul(2)
-            && self.ask_background(|bg| bg.requested = true)
-        {
-            return;
-        }
-        // The background thread holds `checkpoint_serial` while it works: it is on it.
-        let Some(_serial) = self.checkpoint_serial.try_lock() else {
-            return;
-        };
-        if let Some(mut w) = self.writer.try_lock() {
-            if self.wal_over_threshold(&w) {
-                let _ = self.checkpoint_locked(&mut w, false);
-            }
-        }
-    }
-
-    /// Sets a request for the background thread with `set` and wakes it. False, with
-    /// nothing set, when the thread does not run.
-    fn ask_background(&self, set: impl FnOnce(&mut Background)) -> bool {
-        let mut bg = self.background.lock();
-        if !bg.running {
-            return false;
-        }
-        set(&mut bg);
-        drop(bg);
-        self.background_cv.notify_one();
-        true
-    }
-
-    /// For the background thread: extends the WAL by [`WAL_GROW_BYTES`] of zeros past the
-    /// space already allocated and syncs it, so the commits that fill it never pay for a
-    /// new file size in their fsync. The zeros are written under the writer lock (never
-    /// over a frame); the region counts as allocated only once synced, and only if the file
-    /// still reaches it (a checkpoint may have truncated the WAL meanwhile).
-    pub(crate) fn grow_wal_ahead(&self) -> Result<()> {
-        let target = {
-            let w = self.writer.lock();
-            let len = self.wal.len().map_err(|e| Error::io("wal grow", e))?;
-            let end = wal::frame_offset(w.lsn - w.generation_lsn, self.page_size);
-            if w.wal_allocated.saturating_sub(end) >= WAL_GROW_AHEAD_BYTES {
-                return Ok(());
-            }
-            let start = len.max(w.wal_allocated);
-            let target = (start + 1).next_multiple_of(WAL_GROW_BYTES);
-            if target > self.wal_grow_limit() {
-                return Ok(());
-            }
-            self.zero_fill_wal(start, target)?;
-            target
-        };
-        self.sync_or_poison(self.wal.as_ref(), "wal sync")?;
-        let mut w = self.writer.lock();
-        if self.wal.len().map_err(|e| Error::io("wal grow", e))? >= target {
-            w.wal_allocated = w.wal_allocated.max(target);
-        }
-        Ok(())
-    }
-}
-
-/// A page store for writing a new database's first pages.
-struct Bootstrap {
-    pages: IntMap<PageNo, PageBuf>,
-    meta: Meta,
-}
-
-impl PageRead for Bootstrap {
-    fn body_len(&self) -> usize {
-        self.meta.page_size as usize - PAGE_HEADER_LEN
-    }
-    fn page(&self, no: PageNo) -> Result<PageRef> {
-        self.pages
-            .get(&no)
-            .map(|p| PageRef(p.clone()))
-            .ok_or_else(|| Error::page(no, "bootstrap"))
-    }
-}
-
-impl PageWrite for Bootstrap {
-    fn page_mut(&mut self, no: PageNo) -> Result<&mut [u8]> {
-        let page = self
-            .pages
-            .get_mut(&no)
-            .ok_or_else(|| Error::page(no, "bootstrap"))?;
-        Ok(page.body_mut())
-    }
-    fn allocate(&mut self) -> Result<PageNo> {
-        let no = self.meta.page_count;
-        self.meta.page_count += 1;
-        self.pages
-            .insert(no, PageBuf::zeroed(self.meta.page_size as usize));
-        Ok(no)
-    }
-    fn free(&mut self, no: PageNo) -> Result<()> {
-        Err(Error::page(no, "bootstrap never frees"))
-    }
-}
-
-/// Writes a new, empty database (meta page and catalog root) and syncs it.
-pub(crate) fn bootstrap(main: &dyn StorageFile, page_size: usize) -> Result<()> {
-    let buf = bootstrap_image(page_size)?;
-    main.write_at(&buf, 0).map_err(|e| Error::io("create", e))?;
-    main.sync().map_err(|e| Error::io("create sync", e))
-}
-
-/// The bytes of a new, empty database: the meta page and the catalog root (deterministic for
-/// a page size, so a creation interrupted part-way can be recognised by its prefix).
-pub(crate) fn bootstrap_image(page_size: usize) -> Result<Vec<u8>> {
-    let meta = Meta {
-        page_size: page_size as u32,
-        page_count: 1,
-        free_head: 0,
-        free_count: 0,
-        catalog_root: CATALOG_ROOT,
-        last_txn_id: 0,
-        checkpointed_salt: 0,
     };
-    let mut boot = Bootstrap {
-        pages: IntMap::default(),
-        meta,
+    drop(w);
+    if let Some(lsn) = wait_for {
+        shared.wal.wait_durable(lsn)?;
+    }
+    maybe_checkpoint(shared);
+    Ok(())
+}
+
+/// After a commit: past `wal_checkpoint_bytes`, asks the background checkpointer (when
+/// it runs); past twice that, or without it, checkpoints here. The commit is done
+/// either way: a failed checkpoint (say, disk full) is retried on a later commit, and a
+/// failed fsync has poisoned the database already.
+fn maybe_checkpoint(shared: &Shared) {
+    let Some((frames_bytes, grow)) = shared
+        .writer
+        .try_lock()
+        .map(|w| (shared.wal.bytes(&w.wal), shared.wal.grow_due(&w.wal)))
+    else {
+        return;
     };
-    let root = btree::create(&mut boot)?;
-    assert_eq!(
-        root, CATALOG_ROOT,
-        "the catalog is the first page allocated"
-    );
-    let mut buf = boot.meta.to_page(0).bytes().to_vec();
-    let mut catalog = boot
-        .pages
-        .remove(&root)
-        .ok_or_else(|| Error::page(root, "bootstrap"))?;
-    catalog.seal(root, 0);
-    buf.extend_from_slice(catalog.bytes());
-    Ok(buf)
+    if grow {
+        shared.ask_background(|bg| bg.grow_requested = true);
+    }
+    let threshold = shared.opts.wal_checkpoint_bytes;
+    if frames_bytes <= threshold {
+        return;
+    }
+    if frames_bytes <= threshold.saturating_mul(2)
+        && shared.ask_background(|bg| bg.requested = true)
+    {
+        return;
+    }
+    // The background thread holds `checkpoint_serial` while it works: it is on it.
+    let Some(_serial) = shared.checkpoint_serial.try_lock() else {
+        return;
+    };
+    if let Some(mut w) = shared.writer.try_lock() {
+        if checkpoint::wal_over_threshold(shared, &w) {
+            let _ = checkpoint::checkpoint_locked(shared, &mut w, false);
+        }
+    }
+}
+
+/// For the background thread: extends the WAL by zeros past the space already allocated
+/// and syncs it, so the commits that fill it never pay for a new file size in their fsync.
+/// The zeros are written under the writer lock (never over a frame); the region counts as
+/// allocated only once synced, and only if the file still reaches it (a checkpoint may
+/// have truncated the WAL meanwhile).
+pub(crate) fn grow_wal_ahead(shared: &Shared) -> Result<()> {
+    let target = {
+        let w = shared.writer.lock();
+        match shared.wal.grow_ahead(&w.wal)? {
+            Some(target) => target,
+            None => return Ok(()),
+        }
+    };
+    shared.wal.sync_or_poison("wal sync")?;
+    let mut w = shared.writer.lock();
+    shared.wal.claim_growth(&mut w.wal, target)
 }

@@ -70,8 +70,9 @@ fn meta_fields() -> impl Strategy<Value = MetaFields> {
         any::<u32>(),
     )
         .prop_map(
-            |(ps, page_count, last_txn_id, checkpointed_salt, a, b, c)| {
-                let catalog_root = 1 + a % (page_count - 1);
+            |(ps, page_count, last_txn_id, checkpointed_salt, _, b, c)| {
+                // The catalog is always page 1; any other root is corruption.
+                let catalog_root = 1;
                 let free_count = b % page_count;
                 let free_head = if free_count == 0 {
                     0
