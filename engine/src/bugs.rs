@@ -70,11 +70,19 @@ pub enum SeededBug {
     /// commit is lost while a later one survives (`SQLite`'s cumulative frame checksums exist
     /// to rule this out). Breaks the prefix rule: recovered commits must have no holes.
     SkipInvalidWalTxn,
+    /// A checkpoint copies page versions newer than the oldest open reader's snapshot into
+    /// the main file (it still keeps the WAL for that reader). Breaks snapshot isolation for
+    /// a long-lived reader: a page it finds only in the main file shows later commits.
+    CheckpointPastReader,
+    /// A delete leaves the transaction's insert hint in place, so a later put of the same
+    /// transaction can go straight to a leaf the delete merged away or freed. Breaks the
+    /// B+tree: the put lands in a page no longer in the tree.
+    DeleteKeepsInsertHint,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 20] = [
+    pub const ALL: [SeededBug; 22] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -95,6 +103,8 @@ impl SeededBug {
         SeededBug::FreedPageLeaked,
         SeededBug::DiskFullPoisons,
         SeededBug::SkipInvalidWalTxn,
+        SeededBug::CheckpointPastReader,
+        SeededBug::DeleteKeepsInsertHint,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -121,6 +131,8 @@ impl SeededBug {
             SeededBug::FreedPageLeaked => "freed-page-leaked",
             SeededBug::DiskFullPoisons => "disk-full-poisons",
             SeededBug::SkipInvalidWalTxn => "skip-invalid-wal-txn",
+            SeededBug::CheckpointPastReader => "checkpoint-past-reader",
+            SeededBug::DeleteKeepsInsertHint => "delete-keeps-insert-hint",
         }
     }
 

@@ -44,11 +44,16 @@ pub(crate) fn checkpoint_locked(s: &Shared, w: &mut WriterState, force_full: boo
     // Step 1: every frame to be copied is durable in the WAL. It comes before the
     // reader limit: once the newest commit is visible, no new reader can start older.
     s.wal.wait_durable(w.wal.lsn())?;
-    let limit = {
+    let reader_limit = {
         let oldest = s.readers.lock().oldest();
         oldest.unwrap_or(u64::MAX).min(w.latest_txn)
     };
-    let full = limit == w.latest_txn;
+    let full = reader_limit == w.latest_txn;
+    let limit = if s.bug(crate::SeededBug::CheckpointPastReader) {
+        w.latest_txn
+    } else {
+        reader_limit
+    };
     let (mut copies, generation, salt) = s.wal.collect_copies(limit);
     if s.bug(crate::SeededBug::DropPageAtCheckpoint) && copies.len() > 1 {
         copies.sort_unstable();
@@ -222,6 +227,11 @@ fn precopy(s: &Shared) -> Result<()> {
     let limit = {
         let oldest = s.readers.lock().oldest();
         oldest.unwrap_or(u64::MAX).min(txn)
+    };
+    let limit = if s.bug(crate::SeededBug::CheckpointPastReader) {
+        txn
+    } else {
+        limit
     };
     let (copies, generation, salt) = s.wal.collect_copies(limit);
     if copies.is_empty() {

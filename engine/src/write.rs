@@ -170,7 +170,9 @@ impl WriteTxn {
         if key.len() > KEY_BYTES_MAX {
             return Ok(false);
         }
-        self.hint.clear(); // a delete may merge pages
+        if !self.shared.bug(SeededBug::DeleteKeepsInsertHint) {
+            self.hint.clear(); // a delete may merge pages
+        }
         self.mutate(|tx| btree::delete(tx, table.root(), key))
     }
 

@@ -194,6 +194,20 @@ fn cases() -> Vec<Case> {
                 "checksum_detection",
             ],
         },
+        Case {
+            bug: SeededBug::CheckpointPastReader,
+            faults: "checkpoint_every = 7\nlong_reader_every = 20\nlong_reader_commits = 30\nwal_checkpoint_bytes = 262144\n[power_loss]\ncycles = 6\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 120,
+            failing: &["verified_reads", "checksum_detection", "durability", "integrity_after_recovery"],
+        },
+        Case {
+            bug: SeededBug::DeleteKeepsInsertHint,
+            faults: "delete_put_every = 5\nvalue_bytes_max = 8192\n[power_loss]\ncycles = 6\npresets = [\"sqlite\"]\n",
+            keys_n: 1000,
+            commits: 60,
+            failing: &["durability", "verified_reads", "integrity_after_recovery", "checksum_detection"],
+        },
     ]
 }
 
@@ -361,6 +375,16 @@ fn disk_full_poisons_fails_disk_full_recovery() -> Result<()> {
 #[test]
 fn skip_invalid_wal_txn_fails_no_hole_prefix_in_off_mode() -> Result<()> {
     prove(&cases()[19])
+}
+
+#[test]
+fn checkpoint_past_reader_fails_reads_of_a_held_snapshot() -> Result<()> {
+    prove(&cases()[20])
+}
+
+#[test]
+fn delete_keeps_insert_hint_fails_durability_of_delete_then_put() -> Result<()> {
+    prove(&cases()[21])
 }
 
 #[test]

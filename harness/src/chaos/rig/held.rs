@@ -6,8 +6,8 @@
 //!   version the key had when the snapshot opened. Once it is closed, every key is read
 //!   again through a fresh snapshot against the acknowledged state. A checkpoint that copies
 //!   past a reader's snapshot, or resets the WAL it still reads, shows here.
-//! - **Delete, then put, in one transaction** (`[faults] delete_put_every`): a run of
-//!   present keys is deleted and then about half of them put back in the same transaction,
+//! - **Delete, then put, in one transaction** (`[faults] delete_put_every`): a put, then a
+//!   run of present keys deleted, then about half of them put back in the same transaction,
 //!   so the puts land in leaves the deletes just merged or freed.
 
 use anyhow::{anyhow, Result};
@@ -144,13 +144,17 @@ impl Rig {
     }
 }
 
-/// Deletes every key of `keys` from `kv`, then puts those with a version back: the puts
-/// land in leaves the deletes merged or freed.
+/// Puts the run's first key that is put back, deletes every key of the run, then puts
+/// those with a value back: the puts land in leaves the deletes merged or freed, the first
+/// of them after a put of the same transaction already found its leaf.
 pub(super) fn delete_then_put(
     tx: &mut engine::WriteTxn,
     kv: &engine::Table,
     writes: &[(u64, Option<Vec<u8>>)],
 ) -> engine::Result<()> {
+    if let Some((k, Some(value))) = writes.iter().find(|w| w.1.is_some()) {
+        tx.put(kv, &kv_key(*k), value)?;
+    }
     for (k, _) in writes {
         tx.delete(kv, &kv_key(*k))?;
     }
