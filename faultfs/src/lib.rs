@@ -40,7 +40,8 @@
 //! * **EIO on the Nth fsync** ([`Control::arm_fsync_eio`]): that fsync fails and the dirty
 //!   pages it covered are dropped, as Linux marks them clean after a failed writeback
 //!   (PostgreSQL's "fsyncgate", 2018): a retried fsync then succeeds with the data gone.
-//! * **EIO on the Nth write or read** ([`Control::arm_write_eio`], [`Control::arm_read_eio`]).
+//! * **EIO on the Nth write or read** ([`Control::arm_write_eio`], [`Control::arm_read_eio`];
+//!   a read EIO also fails the read after it, the kernel's one retry of a failed readahead).
 //! * **ENOSPC** after a byte budget of writes ([`Control::arm_enospc`]).
 //! * **Bit flips** in durable data, seen by every later read ([`Control::flip_bits`]).
 //!
@@ -197,18 +198,34 @@ impl Mount {
     /// # Errors
     /// The unmount or the session failed.
     pub fn unmount(mut self) -> io::Result<()> {
-        match self.session.take() {
-            Some(s) => s.umount_and_join(),
-            None => Ok(()),
+        self.detach_and_join()
+    }
+
+    /// Detaches the mount (lazily: a process still inside it keeps its files), then waits for
+    /// the session thread, which ends when the kernel closes the connection. fuser's own
+    /// unmount only closes the `auto_unmount` socket, and the session would wait forever.
+    fn detach_and_join(&mut self) -> io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let detached = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(&self.mountpoint)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !detached {
+            nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH)
+                .map_err(io::Error::from)?;
         }
+        session.join()
     }
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            let _ = s.umount_and_join();
-        }
+        let _ = self.detach_and_join();
     }
 }
 

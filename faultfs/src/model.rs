@@ -16,6 +16,9 @@ use crate::rng::SplitMix64;
 
 /// Sector size of the torn-write model: the unit a disk writes atomically (or not at all).
 pub const SECTOR: u64 = 512;
+/// Reads that fail after an armed read EIO fires: the kernel's one retry of a failed
+/// readahead.
+const READ_EIO_REPEAT: u32 = 1;
 /// Root inode number (FUSE's).
 pub const ROOT: u64 = 1;
 /// Largest file the model serves: the dirty map holds one entry per sector, and a bound keeps
@@ -96,8 +99,11 @@ pub struct Armed {
     pub fsync_eio_at: Option<u64>,
     /// The Nth write from now fails with EIO (nothing of it lands).
     pub write_eio_at: Option<u64>,
-    /// The Nth read from now fails with EIO.
+    /// The Nth read from now fails with EIO, and the one after it: the kernel retries a
+    /// failed readahead once with a plain read, and one failure alone never reaches the caller.
     pub read_eio_at: Option<u64>,
+    /// Reads still to fail after the armed one fired.
+    pub read_eio_repeat: u32,
     /// Bytes writes may still carry before every write fails with ENOSPC.
     pub enospc_budget: Option<u64>,
 }
@@ -341,7 +347,16 @@ impl Model {
     /// EIO when armed, EISDIR, backing I/O.
     pub fn read(&mut self, ino: u64, offset: u64, size: u32) -> io::Result<Vec<u8>> {
         self.stats.reads += 1;
-        if countdown(&mut self.armed.read_eio_at) {
+        let fire = if self.armed.read_eio_repeat > 0 {
+            self.armed.read_eio_repeat -= 1;
+            true
+        } else if countdown(&mut self.armed.read_eio_at) {
+            self.armed.read_eio_repeat = READ_EIO_REPEAT;
+            true
+        } else {
+            false
+        };
+        if fire {
             self.stats.eio_read += 1;
             return Err(err(libc::EIO));
         }
