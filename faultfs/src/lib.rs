@@ -24,7 +24,8 @@
 //! descriptor for the directory is also needed."). Real ext4 is kinder in two places that no
 //! engine may rely on: an `fsync` of a new file usually commits its directory entry in the
 //! same journal transaction, and `auto_da_alloc` flushes a file replaced by rename or
-//! truncated to zero. A finding that depends on either is reported as "stricter than ext4".
+//! truncated to zero. A finding that depends on either is reported as "stricter than ext4";
+//! [`Control::set_journal_names`] turns on the first (any fsync makes every name durable).
 //! `fdatasync` is treated as `fsync`: both persist the length (ext4's `fdatasync` does, since
 //! the length is needed to read the data back). `sync`/`syncfs` do not reach a FUSE file
 //! system here and make nothing durable.
@@ -126,6 +127,12 @@ impl Control {
     /// Writes may carry `bytes` more bytes; then every write fails with ENOSPC.
     pub fn arm_enospc(&self, bytes: u64) {
         self.model.lock().armed.enospc_budget = Some(bytes);
+    }
+
+    /// `true`: any file fsync also makes every name durable, as ext4's journal commit does
+    /// (a gentler model than the default POSIX floor; see the crate docs).
+    pub fn set_journal_names(&self, on: bool) {
+        self.model.lock().journal_names = on;
     }
 
     /// Disarms every fault.

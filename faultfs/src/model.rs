@@ -146,8 +146,29 @@ pub(crate) struct FileNode {
     /// Bytes of the durable image at or past this offset read as zeros in the volatile view
     /// (a truncate that is not yet durable hides them).
     visible_durable: u64,
-    /// Written and not yet durable, per sector: the sector's full new content.
-    dirty: BTreeMap<u64, Box<[u8]>>,
+    /// Written and not yet durable, per sector.
+    dirty: BTreeMap<u64, Dirty>,
+}
+
+/// A sector written since the last sync: its whole new content, and which bytes of it were
+/// written (a torn sector garbles only those: the disk has SQLite's "powersafe overwrite",
+/// as every preset of the in-process fault layer assumes).
+#[derive(Debug)]
+struct Dirty {
+    data: Box<[u8]>,
+    written: [u64; (SECTOR / 64) as usize],
+}
+
+impl Dirty {
+    fn mark(&mut self, from: usize, to: usize) {
+        for i in from..to {
+            self.written[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn was_written(&self, i: usize) -> bool {
+        self.written[i / 64] & (1 << (i % 64)) != 0
+    }
 }
 
 #[derive(Debug, Default)]
@@ -179,6 +200,9 @@ pub struct Model {
     pub(crate) stats: Stats,
     /// Bumped by each power loss: handles opened before it are dead (EIO).
     pub(crate) epoch: u64,
+    /// Any file fsync also makes every name durable (ext4's journal commit); false: only a
+    /// directory's fsync makes its names durable (the POSIX floor).
+    pub journal_names: bool,
 }
 
 fn err(code: i32) -> io::Error {
@@ -215,6 +239,7 @@ impl Model {
             armed: Armed::default(),
             stats: Stats::default(),
             epoch: 0,
+            journal_names: false,
         })
     }
 
@@ -371,8 +396,8 @@ impl Model {
             let n = (durable_end - offset) as usize;
             read_full(&f.backing, &mut buf[..n], offset)?;
         }
-        for (&s, data) in f.dirty.range(offset / SECTOR..=(end - 1) / SECTOR) {
-            overlay(&mut buf, offset, s * SECTOR, data);
+        for (&s, d) in f.dirty.range(offset / SECTOR..=(end - 1) / SECTOR) {
+            overlay(&mut buf, offset, s * SECTOR, &d.data);
         }
         Ok(buf)
     }
@@ -410,7 +435,8 @@ impl Model {
             let from = (pos - s * SECTOR) as usize;
             let to = ((end - s * SECTOR).min(SECTOR)) as usize;
             let src = (pos - offset) as usize;
-            sector[from..to].copy_from_slice(&data[src..src + (to - from)]);
+            sector.data[from..to].copy_from_slice(&data[src..src + (to - from)]);
+            sector.mark(from, to);
             pos = s * SECTOR + to as u64;
         }
         f.len = f.len.max(end);
@@ -431,7 +457,9 @@ impl Model {
             let s = len / SECTOR;
             if !len.is_multiple_of(SECTOR) {
                 let sector = f.sector_mut(s)?;
-                sector[(len % SECTOR) as usize..].fill(0);
+                let cut = (len % SECTOR) as usize;
+                sector.data[cut..].fill(0);
+                sector.mark(cut, SECTOR as usize);
             }
             let first_gone = len.div_ceil(SECTOR);
             f.dirty.retain(|&k, _| k < first_gone);
@@ -457,6 +485,13 @@ impl Model {
             return Err(err(libc::EIO));
         }
         f.persist(|_| SectorFate::Written)?;
+        if self.journal_names {
+            for inode in self.inodes.values_mut() {
+                if let Node::Dir(d) = &mut inode.node {
+                    d.durable = d.entries.clone();
+                }
+            }
+        }
         Ok(())
     }
 
@@ -585,7 +620,7 @@ impl Model {
 
 impl FileNode {
     /// The dirty copy of sector `s`, made from what a process sees now when there is none.
-    fn sector_mut(&mut self, s: u64) -> io::Result<&mut Box<[u8]>> {
+    fn sector_mut(&mut self, s: u64) -> io::Result<&mut Dirty> {
         if !self.dirty.contains_key(&s) {
             let mut data = vec![0u8; SECTOR as usize].into_boxed_slice();
             let start = s * SECTOR;
@@ -593,7 +628,13 @@ impl FileNode {
             if start < end {
                 read_full(&self.backing, &mut data[..(end - start) as usize], start)?;
             }
-            self.dirty.insert(s, data);
+            self.dirty.insert(
+                s,
+                Dirty {
+                    data,
+                    written: [0; (SECTOR / 64) as usize],
+                },
+            );
         }
         self.dirty.get_mut(&s).ok_or_else(|| err(libc::EIO))
     }
@@ -606,9 +647,12 @@ impl FileNode {
             self.backing.set_len(self.visible_durable.min(self.len))?;
             self.backing.set_len(self.len)?;
         }
-        for (&s, data) in &self.dirty {
+        for (&s, d) in &self.dirty {
+            let data = &d.data;
             let start = s * SECTOR;
             if start >= self.len {
+                // Past the length that survived: as good as dropped.
+                counts.2 += 1;
                 continue;
             }
             let n = ((self.len - start).min(SECTOR)) as usize;
@@ -618,7 +662,15 @@ impl FileNode {
                     counts.0 += 1;
                 }
                 SectorFate::Garbage => {
-                    let junk: Vec<u8> = data[..n].iter().map(|b| !b ^ 0x5a).collect();
+                    let junk: Vec<u8> = (0..n)
+                        .map(|i| {
+                            if d.was_written(i) {
+                                !data[i] ^ 0x5a
+                            } else {
+                                data[i]
+                            }
+                        })
+                        .collect();
                     self.backing.write_all_at(&junk, start)?;
                     counts.1 += 1;
                 }

@@ -35,6 +35,8 @@ pub const ENGINE_NAMES: &[&str] = &[
     "sqlite-full",
     "sqlite-normal",
     "sqlite-off",
+    "sqlite-journal-full",
+    "sqlite-journal-normal",
     "redb-immediate",
     "redb-none",
 ];
@@ -270,7 +272,11 @@ pub fn open_engine(
         }
         "model" => Box::new(ModelEngine::new()),
         "null" => Box::new(NullEngine::new()),
-        "sqlite-full" | "sqlite-normal" | "sqlite-off" => {
+        "sqlite-full"
+        | "sqlite-normal"
+        | "sqlite-off"
+        | "sqlite-journal-full"
+        | "sqlite-journal-normal" => {
             let mode = full.trim_start_matches("sqlite-");
             Box::new(SqliteEngine::open(
                 &data_file(dir, "sqlite.db"),
