@@ -70,11 +70,16 @@ pub enum SeededBug {
     /// commit is lost while a later one survives (`SQLite`'s cumulative frame checksums exist
     /// to rule this out). Breaks the prefix rule: recovered commits must have no holes.
     SkipInvalidWalTxn,
+    /// A new database's main file and WAL are created without the fsync of their directory,
+    /// so their names are not durable: a power loss on a file system that keeps names only
+    /// when their directory is synced loses the whole database. Breaks durability; only the
+    /// real file path shows it (`fs/*` scenarios on faultfs).
+    SkipDirSyncOnCreate,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 20] = [
+    pub const ALL: [SeededBug; 21] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -95,6 +100,7 @@ impl SeededBug {
         SeededBug::FreedPageLeaked,
         SeededBug::DiskFullPoisons,
         SeededBug::SkipInvalidWalTxn,
+        SeededBug::SkipDirSyncOnCreate,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -121,6 +127,7 @@ impl SeededBug {
             SeededBug::FreedPageLeaked => "freed-page-leaked",
             SeededBug::DiskFullPoisons => "disk-full-poisons",
             SeededBug::SkipInvalidWalTxn => "skip-invalid-wal-txn",
+            SeededBug::SkipDirSyncOnCreate => "skip-dir-sync-on-create",
         }
     }
 

@@ -173,6 +173,15 @@ fn cases() -> Vec<Case> {
             // leaf split breaks the tree as well.
             failing: &["no_hole_prefix", "integrity_after_recovery", "durability"],
         },
+        Case {
+            bug: SeededBug::SkipDirSyncOnCreate,
+            // Every unsynced creation undone at each power loss: the in-process layer's
+            // directory model at its harshest.
+            faults: "[power_loss]\ncycles = 4\npresets = [\"drop_all\"]\nmodel = { granularity = \"sector\", written = 0.0, omitted = 1.0, garbage = 0.0, garbage_source = \"random\", dir_op_lost = 1.0 }\n",
+            keys_n: 200,
+            commits: 30,
+            failing: &["durability"],
+        },
     ]
 }
 
@@ -331,6 +340,11 @@ fn disk_full_poisons_fails_disk_full_recovery() -> Result<()> {
 #[test]
 fn skip_invalid_wal_txn_fails_no_hole_prefix_in_off_mode() -> Result<()> {
     prove(&cases()[19])
+}
+
+#[test]
+fn skip_dir_sync_on_create_in_process() -> Result<()> {
+    prove(&cases()[20])
 }
 
 #[test]

@@ -177,6 +177,12 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        bug: "skip-dir-sync-on-create",
+        scenario: "fs/power-loss",
+        check: "durability",
+        also: &[],
+    },
+    Case {
         bug: "read-error-as-absent",
         scenario: "faults/read-errors",
         check: "atomicity",
@@ -357,6 +363,20 @@ fn enospc_catches_a_full_disk_that_poisons_the_database() -> Result<()> {
 #[test]
 fn off_mode_power_loss_catches_a_recovery_that_skips_a_bad_transaction() -> Result<()> {
     prove(case("skip-invalid-wal-txn")?)
+}
+
+/// Needs FUSE: prints one SKIPPED line without it, unless `FAULTFS_REQUIRE_FUSE=1`.
+#[test]
+fn fs_power_loss_catches_a_database_created_without_a_directory_fsync() -> Result<()> {
+    if let Some(why) = faultfs::unavailable() {
+        ensure!(
+            std::env::var("FAULTFS_REQUIRE_FUSE").as_deref() != Ok("1"),
+            "FAULTFS_REQUIRE_FUSE=1 but {why}"
+        );
+        println!("SKIPPED: fs/power-loss needs FUSE: {why}");
+        return Ok(());
+    }
+    prove(case("skip-dir-sync-on-create")?)
 }
 
 #[test]

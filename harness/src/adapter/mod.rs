@@ -19,7 +19,7 @@ mod sqlite;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use engine::OurEngine;
+pub use engine::{OurEngine, SEEDED_BUG_ENV};
 pub use model::ModelEngine;
 pub use null::NullEngine;
 pub use redb::RedbEngine;
@@ -36,6 +36,7 @@ pub const ENGINE_NAMES: &[&str] = &[
     "sqlite-normal",
     "sqlite-off",
     "sqlite-journal-full",
+    "sqlite-journal-extra",
     "sqlite-journal-normal",
     "redb-immediate",
     "redb-none",
@@ -276,6 +277,7 @@ pub fn open_engine(
         | "sqlite-normal"
         | "sqlite-off"
         | "sqlite-journal-full"
+        | "sqlite-journal-extra"
         | "sqlite-journal-normal" => {
             let mode = full.trim_start_matches("sqlite-");
             Box::new(SqliteEngine::open(

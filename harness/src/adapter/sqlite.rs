@@ -1,5 +1,6 @@
 //! `sqlite-full`, `sqlite-normal`, `sqlite-off`: bundled SQLite in WAL mode
-//! (`sqlite-journal-full`, `sqlite-journal-normal`: in rollback-journal mode, DELETE), one
+//! (`sqlite-journal-full`, `sqlite-journal-extra`, `sqlite-journal-normal`: in rollback-journal
+//! mode, DELETE), one
 //! `WITHOUT ROWID` table keyed by a BLOB (range scans walk the primary-key b-tree directly),
 //! one connection per session with its statements cached.
 
@@ -38,7 +39,7 @@ pub struct SqliteEngine {
 
 impl SqliteEngine {
     /// Opens or creates the database at `path`; `mode` is `full`, `normal` or `off` (WAL), or
-    /// `journal-full`, `journal-normal` (rollback journal).
+    /// `journal-full`, `journal-extra`, `journal-normal` (rollback journal).
     ///
     /// # Errors
     /// Unknown modes and SQLite errors.
@@ -49,6 +50,7 @@ impl SqliteEngine {
         };
         let synchronous = match sync_mode {
             "full" => "FULL",
+            "extra" if journal == "DELETE" => "EXTRA",
             "normal" => "NORMAL",
             "off" if journal == "WAL" => "OFF",
             other => {
@@ -95,7 +97,7 @@ impl Engine for SqliteEngine {
         &self.name
     }
     fn durable_commits(&self) -> bool {
-        self.synchronous == "FULL"
+        self.synchronous == "FULL" || self.synchronous == "EXTRA"
     }
     fn session(&self) -> AdapterResult<Box<dyn Session + '_>> {
         Ok(Box::new(SqliteSession {

@@ -101,6 +101,11 @@ pub fn run(
             return Err(NeedsFuse(why).into());
         }
     }
+    if let Some(bug) = &base.faults.seeded_bug {
+        // The kill -9 loop's engines (the parent's load and reopen, and every child) take a
+        // seeded bug from the environment; set before any thread of this run exists.
+        std::env::set_var(crate::adapter::SEEDED_BUG_ENV, bug);
+    }
     let torn = spec
         .torn
         .iter()
@@ -110,7 +115,13 @@ pub fn run(
     for engine in engines {
         let root = base.dir.join(format!("fs-{engine}"));
         let relaxed = !durable(engine, &root)?;
-        let reproduce = crate::run::reproduce_command(scenario, base.seed, Some(engine), &[]);
+        let sets: Vec<String> = base
+            .faults
+            .seeded_bug
+            .iter()
+            .map(|b| format!("faults.seeded_bug={b}"))
+            .collect();
+        let reproduce = crate::run::reproduce_command(scenario, base.seed, Some(engine), &sets);
         let label = format!(
             "{engine} [{}] under power loss (torn models {:?}), seed {}; reproduce: {reproduce}",
             promise(relaxed),
