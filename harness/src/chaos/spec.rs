@@ -223,6 +223,9 @@ fn names_default() -> String {
     "posix".to_string()
 }
 
+/// Torn models one `[faults.fs]` draws from: there are four, and a repeat weights one.
+pub const TORN_MODELS_MAX: usize = 8;
+
 fn torn_default() -> Vec<String> {
     vec!["drop".to_string()]
 }
@@ -417,8 +420,10 @@ impl FaultsSection {
             if f.names != "posix" && f.names != "ext4" {
                 return Err(format!("faults.fs.names = {:?}: posix or ext4", f.names));
             }
-            if f.torn.is_empty() || f.torn.len() > 8 {
-                return Err("faults.fs.torn: 1 to 8 model names".to_string());
+            if f.torn.is_empty() || f.torn.len() > TORN_MODELS_MAX {
+                return Err(format!(
+                    "faults.fs.torn: 1 to {TORN_MODELS_MAX} model names"
+                ));
             }
             if let Some(bad) = f
                 .torn
