@@ -78,11 +78,16 @@ pub enum SeededBug {
     /// transaction can go straight to a leaf the delete merged away or freed. Breaks the
     /// B+tree: the put lands in a page no longer in the tree.
     DeleteKeepsInsertHint,
+    /// A new database's main file and WAL are created without the fsync of their directory,
+    /// so their names are not durable: a power loss on a file system that keeps names only
+    /// when their directory is synced loses the whole database. Breaks durability; only the
+    /// real file path shows it (`fs/*` scenarios on faultfs).
+    SkipDirSyncOnCreate,
 }
 
 impl SeededBug {
     /// Every seeded bug, for catalogs and tests.
-    pub const ALL: [SeededBug; 22] = [
+    pub const ALL: [SeededBug; 23] = [
         SeededBug::SkipCommitFsync,
         SeededBug::AcceptBadFrameChecksum,
         SeededBug::CommitRecordFirst,
@@ -105,6 +110,7 @@ impl SeededBug {
         SeededBug::SkipInvalidWalTxn,
         SeededBug::CheckpointPastReader,
         SeededBug::DeleteKeepsInsertHint,
+        SeededBug::SkipDirSyncOnCreate,
     ];
 
     /// A stable kebab-case name (`skip-commit-fsync`).
@@ -133,6 +139,7 @@ impl SeededBug {
             SeededBug::SkipInvalidWalTxn => "skip-invalid-wal-txn",
             SeededBug::CheckpointPastReader => "checkpoint-past-reader",
             SeededBug::DeleteKeepsInsertHint => "delete-keeps-insert-hint",
+            SeededBug::SkipDirSyncOnCreate => "skip-dir-sync-on-create",
         }
     }
 

@@ -127,7 +127,9 @@ impl Database {
             }
             main.set_len(0).map_err(|e| Error::io("create", e))?;
             crate::catalog::bootstrap(main.as_ref(), opts.page_size)?;
-            storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
+            if !crate::bugs::active(opts.seeded_bug, crate::SeededBug::SkipDirSyncOnCreate) {
+                storage.sync_dir().map_err(|e| Error::io("sync dir", e))?;
+            }
         }
         // A torn meta page (power loss during a checkpoint) is recovered from the WAL, which
         // still holds the page until the checkpoint that wrote it has completed.

@@ -338,6 +338,10 @@ fn cmd_run(args: &RunArgs) -> u8 {
                 code
             }
         }
+        Err(e) if e.is::<harness::chaos::fsloop::NeedsFuse>() => {
+            eprintln!("{e}");
+            EXIT_BAD_INPUT
+        }
         Err(e) if e.is::<harness::chaos::tmpfs::NeedsRoot>() => {
             eprintln!("error: {e}");
             EXIT_BAD_INPUT

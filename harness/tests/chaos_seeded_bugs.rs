@@ -208,6 +208,15 @@ fn cases() -> Vec<Case> {
             commits: 60,
             failing: &["durability", "verified_reads", "integrity_after_recovery", "checksum_detection"],
         },
+        Case {
+            bug: SeededBug::SkipDirSyncOnCreate,
+            // Every unsynced creation undone at each power loss: the in-process layer's
+            // directory model at its harshest.
+            faults: "[power_loss]\ncycles = 4\npresets = [\"drop_all\"]\nmodel = { granularity = \"sector\", written = 0.0, omitted = 1.0, garbage = 0.0, garbage_source = \"random\", dir_op_lost = 1.0 }\n",
+            keys_n: 200,
+            commits: 30,
+            failing: &["durability"],
+        },
     ]
 }
 
@@ -385,6 +394,11 @@ fn checkpoint_past_reader_fails_reads_of_a_held_snapshot() -> Result<()> {
 #[test]
 fn delete_keeps_insert_hint_fails_durability_of_delete_then_put() -> Result<()> {
     prove(&cases()[21])
+}
+
+#[test]
+fn skip_dir_sync_on_create_in_process() -> Result<()> {
+    prove(&cases()[22])
 }
 
 #[test]

@@ -200,6 +200,12 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        bug: "skip-dir-sync-on-create",
+        scenario: "fs/power-loss",
+        check: "durability",
+        also: &[],
+    },
+    Case {
         bug: "read-error-as-absent",
         scenario: "faults/read-errors",
         check: "atomicity",
@@ -400,6 +406,20 @@ fn held_readers_catch_a_checkpoint_that_copies_past_a_reader() -> Result<()> {
 #[test]
 fn delete_then_put_transactions_catch_a_stale_insert_hint() -> Result<()> {
     prove(case("delete-keeps-insert-hint")?)
+}
+
+/// Needs FUSE: prints one SKIPPED line without it, unless `FAULTFS_REQUIRE_FUSE=1`.
+#[test]
+fn fs_power_loss_catches_a_database_created_without_a_directory_fsync() -> Result<()> {
+    if let Some(why) = faultfs::unavailable() {
+        ensure!(
+            std::env::var("FAULTFS_REQUIRE_FUSE").as_deref() != Ok("1"),
+            "FAULTFS_REQUIRE_FUSE=1 but {why}"
+        );
+        println!("SKIPPED: fs/power-loss needs FUSE: {why}");
+        return Ok(());
+    }
+    prove(case("skip-dir-sync-on-create")?)
 }
 
 #[test]

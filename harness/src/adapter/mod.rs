@@ -19,7 +19,7 @@ mod sqlite;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use engine::OurEngine;
+pub use engine::{OurEngine, SEEDED_BUG_ENV};
 pub use model::ModelEngine;
 pub use null::NullEngine;
 pub use redb::RedbEngine;
@@ -35,6 +35,9 @@ pub const ENGINE_NAMES: &[&str] = &[
     "sqlite-full",
     "sqlite-normal",
     "sqlite-off",
+    "sqlite-journal-full",
+    "sqlite-journal-extra",
+    "sqlite-journal-normal",
     "redb-immediate",
     "redb-none",
 ];
@@ -270,7 +273,12 @@ pub fn open_engine(
         }
         "model" => Box::new(ModelEngine::new()),
         "null" => Box::new(NullEngine::new()),
-        "sqlite-full" | "sqlite-normal" | "sqlite-off" => {
+        "sqlite-full"
+        | "sqlite-normal"
+        | "sqlite-off"
+        | "sqlite-journal-full"
+        | "sqlite-journal-extra"
+        | "sqlite-journal-normal" => {
             let mode = full.trim_start_matches("sqlite-");
             Box::new(SqliteEngine::open(
                 &data_file(dir, "sqlite.db"),

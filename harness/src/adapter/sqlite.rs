@@ -1,4 +1,6 @@
-//! `sqlite-full`, `sqlite-normal`, `sqlite-off`: bundled SQLite in WAL mode, one
+//! `sqlite-full`, `sqlite-normal`, `sqlite-off`: bundled SQLite in WAL mode
+//! (`sqlite-journal-full`, `sqlite-journal-extra`, `sqlite-journal-normal`: in rollback-journal
+//! mode, DELETE), one
 //! `WITHOUT ROWID` table keyed by a BLOB (range scans walk the primary-key b-tree directly),
 //! one connection per session with its statements cached.
 
@@ -28,21 +30,29 @@ pub struct SqliteEngine {
     name: String,
     path: PathBuf,
     synchronous: &'static str,
+    /// `journal_mode`: WAL, or DELETE (the rollback journal, SQLite's default).
+    journal: &'static str,
     cache_kib: i64,
     /// A connection for `sync`; also keeps the WAL open between sessions.
     control: Mutex<Option<Connection>>,
 }
 
 impl SqliteEngine {
-    /// Opens or creates the database at `path`; `mode` is `full`, `normal` or `off`.
+    /// Opens or creates the database at `path`; `mode` is `full`, `normal` or `off` (WAL), or
+    /// `journal-full`, `journal-extra`, `journal-normal` (rollback journal).
     ///
     /// # Errors
     /// Unknown modes and SQLite errors.
     pub fn open(path: &Path, mode: &str, options: &EngineOptions) -> AdapterResult<SqliteEngine> {
-        let synchronous = match mode {
+        let (journal, sync_mode) = match mode.strip_prefix("journal-") {
+            Some(m) => ("DELETE", m),
+            None => ("WAL", mode),
+        };
+        let synchronous = match sync_mode {
             "full" => "FULL",
+            "extra" if journal == "DELETE" => "EXTRA",
             "normal" => "NORMAL",
-            "off" => "OFF",
+            "off" if journal == "WAL" => "OFF",
             other => {
                 return Err(AdapterError::new(
                     ErrorKind::Invalid,
@@ -56,6 +66,7 @@ impl SqliteEngine {
             name: format!("sqlite-{mode}"),
             path: path.to_path_buf(),
             synchronous,
+            journal,
             cache_kib: i64::try_from(per_connection / 1024).unwrap_or(i64::MAX),
             control: Mutex::new(None),
         };
@@ -73,8 +84,8 @@ impl SqliteEngine {
         conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             .map_err(map_err)?;
         let pragmas = format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA cache_size = -{};",
-            self.synchronous, self.cache_kib
+            "PRAGMA journal_mode = {}; PRAGMA synchronous = {}; PRAGMA cache_size = -{};",
+            self.journal, self.synchronous, self.cache_kib
         );
         conn.execute_batch(&pragmas).map_err(map_err)?;
         Ok(conn)
@@ -86,7 +97,7 @@ impl Engine for SqliteEngine {
         &self.name
     }
     fn durable_commits(&self) -> bool {
-        self.synchronous == "FULL"
+        self.synchronous == "FULL" || self.synchronous == "EXTRA"
     }
     fn session(&self) -> AdapterResult<Box<dyn Session + '_>> {
         Ok(Box::new(SqliteSession {

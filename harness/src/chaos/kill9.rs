@@ -106,6 +106,9 @@ pub struct Kill9Ctx {
     pub faults: FaultsSection,
     /// The harness binary (re-executed as the worker).
     pub exe: PathBuf,
+    /// `[faults.fs]`: the data directory is on a fault file system, whose power is cut after
+    /// every kill (`chaos::fsloop`); None: a plain kill -9 loop.
+    pub fs: Option<super::fsloop::FsHook>,
 }
 
 pub(crate) use super::records::{record_index as key_index, record_key as kv_key};
@@ -189,19 +192,27 @@ pub fn run(ctx: &Kill9Ctx) -> Result<ChaosOutcome> {
         ctx.keys_n
     );
     std::fs::create_dir_all(&ctx.dir)?;
-    let oracle_path = ctx.dir.join("expected");
+    // The expected state must survive the power cut: never on the fault file system.
+    let oracle_path = ctx.fs.as_ref().map_or_else(
+        || ctx.dir.join("expected"),
+        |f| f.oracle_dir.join("expected"),
+    );
     let oracle = ExpectedState::create(&oracle_path, ctx.keys_n)?;
     load(ctx, &oracle).context("kill9: load")?;
+    // The load was synced: a relaxed engine may lose only what comes after it.
+    oracle.mark_recovered();
     let mut out = ChaosOutcome::default();
     let mut rng = SplitMix64::new(hash(ctx.seed, 0x4B11_9001, 0));
     let mut open_us_est: u64 = 1000;
     let (mut in_recovery, mut recovery_tries) = (0u64, 0u64);
     let started = Instant::now();
+    let mut relaxed_lost = 0u64;
     for c in 0..ctx.spec.cycles {
         let d = &ctx.spec.delay_ms;
         let delay_us = d.min * 1000 + rng.below((d.max - d.min) * 1000 + 1);
         let run = kill_child(ctx, &oracle_path, c, Duration::from_micros(delay_us), false)?;
         judge_child(&mut out, &run, c);
+        super::fsloop::cut(ctx, c, 0)?;
         if let Some(us) = run.open_us {
             open_us_est = (open_us_est * 3 + us) / 4;
         }
@@ -216,7 +227,14 @@ pub fn run(ctx: &Kill9Ctx) -> Result<ChaosOutcome> {
         }
         let integrity = ctx.spec.integrity_every > 0 && c % ctx.spec.integrity_every == 0
             || c + 1 == ctx.spec.cycles;
-        verify_cycle(ctx, &oracle, &mut out, c, &kind, delay_us, integrity)?;
+        relaxed_lost += verify_cycle(ctx, &oracle, &mut out, c, &kind, delay_us, integrity)?;
+    }
+    if ctx.fs.as_ref().is_some_and(|f| f.relaxed) {
+        // The relaxed mode's control: what it lost, as its promise allows.
+        out.notes.push(format!(
+            "{}: {relaxed_lost} acknowledged writes lost at the power cuts (its promise allows it)",
+            ctx.engine
+        ));
     }
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     out.notes.push(format!(
@@ -263,6 +281,7 @@ fn kill_in_recovery(
         let child_cycle = c + 1_000_000 * (attempt + 1);
         let second = kill_child(ctx, oracle, child_cycle, delay, true)?;
         judge_child(out, &second, c);
+        super::fsloop::cut(ctx, c, attempt + 1)?;
         if second.exited.is_some() {
             return Ok(false);
         }
@@ -407,7 +426,8 @@ fn verify_cycle(
     kind: &str,
     delay_us: u64,
     integrity: bool,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut relaxed_lost = 0;
     let failures_before = out.tally.total_failures();
     let verify_start = Instant::now();
     let observed = match read_back(ctx, integrity, &mut out.tally, c) {
@@ -417,7 +437,7 @@ fn verify_cycle(
                 names::DURABILITY,
                 format!("kill9 cycle {c}: reopen failed: {e:#}"),
             );
-            return Ok(());
+            return Ok(0);
         }
     };
     judge_recovery(
@@ -438,21 +458,38 @@ fn verify_cycle(
         }
     } else {
         let mut held = 0;
+        // A relaxed engine on the fault file system may lose acknowledged commits back to
+        // its last sync; what it recovered becomes the new durable point.
+        let relaxed = ctx.fs.as_ref().is_some_and(|f| f.relaxed);
+        let mode = if relaxed {
+            CheckMode::Buffered
+        } else {
+            CheckMode::Full
+        };
+        let mut lost = 0u64;
         for (key, &v) in (0u64..).zip(&observed.versions) {
-            match oracle.check(key, v, CheckMode::Full) {
+            if relaxed && oracle.check(key, v, CheckMode::Full).is_err() {
+                lost += 1;
+            }
+            match oracle.check(key, v, mode) {
                 Ok(()) => held += 1,
                 Err(m) => out.tally.fail(
                     names::DURABILITY,
                     format!("kill9 cycle {c} (seed {}): {m}", ctx.seed),
                 ),
             }
-            if oracle
-                .state(key)
-                .is_ok_and(|s| s.pending_put || s.pending_delete)
+            if relaxed
+                || oracle
+                    .state(key)
+                    .is_ok_and(|s| s.pending_put || s.pending_delete)
             {
                 oracle.adopt(key, v)?;
             }
         }
+        if relaxed {
+            oracle.mark_recovered();
+        }
+        relaxed_lost = lost;
         out.tally.pass(names::DURABILITY, held);
     }
     match &observed.integrity {
@@ -473,7 +510,7 @@ fn verify_cycle(
         verify_us: verify.as_secs_f64() * 1e6,
         passed: out.tally.total_failures() == failures_before,
     });
-    Ok(())
+    Ok(relaxed_lost)
 }
 
 fn wal_len(engine: &str, data: &Path) -> u64 {

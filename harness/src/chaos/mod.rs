@@ -13,6 +13,7 @@
 
 pub mod child;
 pub mod crowd;
+pub mod fsloop;
 pub mod inproc;
 pub mod kill9;
 pub mod records;

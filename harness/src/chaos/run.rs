@@ -46,7 +46,9 @@ pub fn execute(req: &RunRequest, faults: &FaultsSection) -> Result<RunOutcome> {
     let outcome = run_sections(req, faults, &engine)?;
     // The in-process sections run our engine in the scenario's durability mode, whatever
     // the adapter name says.
-    let engine = if faults.kill9.is_none() && engine.starts_with("engine") {
+    let engine = if faults.fs.is_some() && req.engines.len() > 1 {
+        "all".to_string()
+    } else if faults.kill9.is_none() && engine.starts_with("engine") {
         format!("engine-{}", faults.durability)
     } else {
         engine
@@ -134,8 +136,17 @@ pub fn run_sections(
             spec: k.clone(),
             faults: faults.clone(),
             exe: std::env::current_exe().context("locating the harness binary")?,
+            fs: None,
         };
-        out.absorb(kill9::run(&ctx)?);
+        match &faults.fs {
+            Some(f) => out.absorb(super::fsloop::run(
+                &ctx,
+                f,
+                &req.engines,
+                &req.scenario_name,
+            )?),
+            None => out.absorb(kill9::run(&ctx)?),
+        }
         out.tally.expect(&faults.implied_kill9());
     }
     let in_process = faults.power_loss.is_some()

@@ -62,6 +62,12 @@
 //! [faults.fail_at_n]
 //! n_max = 5000
 //!
+//! [faults.fs]                         # with [faults.kill9]: the data directory on faultfs,
+//! torn = ["drop", "sqlite", "fdb"]    # power cut after each kill, torn models drawn per cut
+//! mount = true                        # false: the same loop on the real disk, no cut
+//! names = "posix"                     # names durable on a directory fsync only; "ext4":
+//!                                     # also on any fsync (its journal commit)
+//!
 //! [faults.tmpfs]                      # real ENOSPC on a small tmpfs (root only)
 //! size_mib = 24
 //! ballast_mib = 8
@@ -208,6 +214,43 @@ pub struct FaultsSection {
     pub fail_at_n: Option<FailAtNSpec>,
     #[serde(default)]
     pub tmpfs: Option<TmpfsSpec>,
+    #[serde(default)]
+    pub fs: Option<FsSpec>,
+}
+
+/// `[faults.fs]`: the `[faults.kill9]` loop with the data directory on the fault file system
+/// (`faultfs`), the power cut after every kill (`chaos::fsloop`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsSpec {
+    /// Torn-write models the cuts cycle through, drawn per cut from the seed: `drop` (every
+    /// unsynced write lost), `sqlite`, `fdb`, `half` (see `faultfs::TornModel::by_name`).
+    #[serde(default = "torn_default")]
+    pub torn: Vec<String>,
+    /// False: the same loop on the real disk with no power cut (the baseline for the cost of
+    /// the file system).
+    #[serde(default = "mount_default")]
+    pub mount: bool,
+    /// When names become durable: "posix" (only on an fsync of their directory) or "ext4"
+    /// (also on any fsync: ext4 commits its whole journal transaction, directory entries
+    /// included).
+    #[serde(default = "names_default")]
+    pub names: String,
+}
+
+fn names_default() -> String {
+    "posix".to_string()
+}
+
+/// Torn models one `[faults.fs]` draws from: there are four, and a repeat weights one.
+pub const TORN_MODELS_MAX: usize = 8;
+
+fn torn_default() -> Vec<String> {
+    vec!["drop".to_string()]
+}
+
+fn mount_default() -> bool {
+    true
 }
 
 /// A millisecond range.
@@ -447,6 +490,28 @@ impl FaultsSection {
         ];
         if per_mille.iter().any(|&p| p > 1000) {
             return Err("faults.*_per_mille: at most 1000".to_string());
+        }
+        if let Some(f) = &self.fs {
+            if self.kill9.is_none() {
+                return Err("faults.fs needs a [faults.kill9] section (its loop)".to_string());
+            }
+            if f.names != "posix" && f.names != "ext4" {
+                return Err(format!("faults.fs.names = {:?}: posix or ext4", f.names));
+            }
+            if f.torn.is_empty() || f.torn.len() > TORN_MODELS_MAX {
+                return Err(format!(
+                    "faults.fs.torn: 1 to {TORN_MODELS_MAX} model names"
+                ));
+            }
+            if let Some(bad) = f
+                .torn
+                .iter()
+                .find(|t| faultfs::TornModel::by_name(t).is_none())
+            {
+                return Err(format!(
+                    "faults.fs.torn: unknown model {bad:?} (drop, sqlite, fdb, half)"
+                ));
+            }
         }
         if let Some(k) = &self.kill9 {
             let ok = k.cycles <= CYCLES_MAX && k.delay_ms.min <= k.delay_ms.max;
