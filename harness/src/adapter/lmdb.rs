@@ -214,6 +214,9 @@ impl<'e> LmdbSession<'e> {
 impl Session for LmdbSession<'_> {
     fn get(&mut self, key: &[u8], value_out: &mut Vec<u8>) -> AdapterResult<bool> {
         value_out.clear();
+        if key.is_empty() {
+            return Ok(false); // LMDB cannot store an empty key, and refuses to look one up.
+        }
         let txn = self.env.read_txn().map_err(map_err)?;
         match self.db.get(&txn, key).map_err(map_err)? {
             Some(v) => {
@@ -236,7 +239,13 @@ impl Session for LmdbSession<'_> {
         visit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> AdapterResult<usize> {
         let txn = self.env.read_txn().map_err(map_err)?;
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(start), Bound::Unbounded);
+        // LMDB refuses an empty key (MDB_BAD_VALSIZE), even as a bound: none sorts lower.
+        let lower = if start.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Included(start)
+        };
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (lower, Bound::Unbounded);
         let mut count = 0;
         for entry in self
             .db
