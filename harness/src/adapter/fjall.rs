@@ -107,7 +107,7 @@ impl Engine for FjallEngine {
         drop(self.open.take());
         Ok(())
     }
-    fn len(&self) -> Option<AdapterResult<u64>> {
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
         let count = || {
             let (_, keyspace) = self.handles()?;
             let n = keyspace.inner().len().map_err(map_err)?;

@@ -174,7 +174,7 @@ impl Engine for LmdbEngine {
         drop(self.env.take());
         Ok(())
     }
-    fn len(&self) -> Option<AdapterResult<u64>> {
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
         let count = || {
             let db = self.db()?;
             let rtxn = self.env()?.read_txn().map_err(map_err)?;

@@ -146,7 +146,7 @@ pub trait Engine: Send + Sync {
     }
     /// The number of keys, by the engine's own count (redb's `len()`), or None when the
     /// adapter has none (`bench/redb-suite` then counts by a scan, and says so).
-    fn len(&self) -> Option<AdapterResult<u64>> {
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
         None
     }
     /// The engine's own compaction (redb `compact`, LMDB's compacting copy, SQLite

@@ -100,7 +100,7 @@ impl Engine for RedbEngine {
         self.db = Some(db);
         Ok(())
     }
-    fn len(&self) -> Option<AdapterResult<u64>> {
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
         let count = || {
             let txn = self.db()?.begin_read().map_err(map_err)?;
             let table = txn.open_table(KV).map_err(map_err)?;

@@ -123,7 +123,7 @@ impl Engine for SqliteEngine {
             Err(e) => Err(e.to_string()),
         })
     }
-    fn len(&self) -> Option<AdapterResult<u64>> {
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
         let guard = self.control.lock();
         let conn = guard.as_ref()?;
         let n = conn.query_row("SELECT count(*) FROM kv", [], |r| r.get::<_, i64>(0));
