@@ -1,6 +1,7 @@
 //! The harness library: workloads, engine adapters, the driver, faults, checkers and reports.
 //! The `harness` binary (`src/main.rs`) is a thin command line over it.
 pub mod adapter;
+pub mod bench;
 pub mod chaos;
 pub mod compare;
 pub mod driver;

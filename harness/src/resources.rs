@@ -84,7 +84,11 @@ fn sectors_written(stat: &str) -> Option<u64> {
     stat.split_whitespace().nth(6)?.parse().ok()
 }
 
-/// Bytes allocated on disk by the files under `dir` (two levels of subdirectories deep),
+/// Subdirectory levels `disk_bytes` walks: fjall keeps its tables four levels below the
+/// data directory (`fjall/keyspaces/<id>/tables/`); the others keep one or two.
+const DIR_DEPTH_MAX: u32 = 4;
+
+/// Bytes allocated on disk by the files under `dir` ([`DIR_DEPTH_MAX`] levels of subdirectories deep),
 /// and the length of those named `*-wal`.
 #[must_use]
 pub fn disk_bytes(dir: &Path) -> (u64, u64) {
@@ -99,7 +103,7 @@ pub fn disk_bytes(dir: &Path) -> (u64, u64) {
         for entry in entries.flatten().take(DIR_ENTRIES_MAX.saturating_sub(seen)) {
             seen += 1;
             let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() && depth < 2 {
+            if meta.is_dir() && depth < DIR_DEPTH_MAX {
                 stack.push((entry.path(), depth + 1));
             } else if meta.is_file() {
                 total += meta.blocks() * 512;

@@ -28,7 +28,13 @@ use crate::workload::{Op, OpStream, Workload, WorkloadSpec};
 
 /// Engines of `--engine all` when the scenario lists none: ours first, then the peers in
 /// their durable modes.
-pub const ENGINES_DEFAULT: &[&str] = &["engine", "sqlite-full", "redb-immediate"];
+pub const ENGINES_DEFAULT: &[&str] = &[
+    "engine",
+    "sqlite-full",
+    "redb-immediate",
+    "lmdb-full",
+    "fjall-full",
+];
 
 /// Runs shorter than this show no progress bar.
 const PROGRESS_DELAY: Duration = Duration::from_secs(2);
@@ -144,6 +150,9 @@ pub fn execute(req: &RunRequest, factory: &dyn EngineFactory) -> anyhow::Result<
     anyhow::ensure!(!req.engines.is_empty(), "no engine to run");
     if let Some(faults) = &req.scenario.faults {
         return crate::chaos::execute(req, faults);
+    }
+    if let Some(bench) = &req.scenario.bench {
+        return crate::bench::redb_suite::execute(req, bench);
     }
     // Refused before any engine runs, not when the first peer opens minutes later.
     for name in &req.engines {

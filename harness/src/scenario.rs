@@ -131,6 +131,9 @@ pub struct Scenario {
     /// measuring group commit where fsync dominates a commit). Other engines refuse it.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub fsync_delay_us: u64,
+    /// A fixed benchmark suite instead of phases (see `crate::bench`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bench: Option<crate::bench::BenchSection>,
 }
 
 /// For `skip_serializing_if` on counts that default to zero (here and in reports).

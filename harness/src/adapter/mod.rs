@@ -10,6 +10,8 @@
 //! table, or the family's strictest mode.
 
 mod engine;
+mod fjall;
+mod lmdb;
 mod model;
 mod null;
 mod redb;
@@ -20,6 +22,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use engine::{OurEngine, SEEDED_BUG_ENV};
+pub use fjall::FjallEngine;
+pub use lmdb::LmdbEngine;
 pub use model::ModelEngine;
 pub use null::NullEngine;
 pub use redb::RedbEngine;
@@ -40,10 +44,15 @@ pub const ENGINE_NAMES: &[&str] = &[
     "sqlite-journal-normal",
     "redb-immediate",
     "redb-none",
+    "lmdb-full",
+    "lmdb-normal",
+    "lmdb-off",
+    "fjall-full",
+    "fjall-off",
 ];
 
 /// Family names that expand to a durability mode (`sqlite` -> `sqlite-full` by default).
-pub const ENGINE_FAMILIES: &[&str] = &["engine", "sqlite", "redb"];
+pub const ENGINE_FAMILIES: &[&str] = &["engine", "sqlite", "redb", "lmdb", "fjall"];
 
 /// What went wrong, coarse enough to count per kind in a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -138,6 +147,16 @@ pub trait Engine: Send + Sync {
     fn check_integrity(&self) -> Option<Result<(), String>> {
         None
     }
+    /// The number of keys, by the engine's own count (redb's `len()`), or None when the
+    /// adapter has none (`bench/redb-suite` then counts by a scan, and says so).
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
+        None
+    }
+    /// The engine's own compaction (redb `compact`, LMDB's compacting copy, SQLite
+    /// `VACUUM`, fjall's major compaction), or None when it has none. Sessions are gone.
+    fn compact(&mut self) -> Option<AdapterResult<()>> {
+        None
+    }
 }
 
 /// Counters an engine keeps about itself since it was opened (soaks chart them per second).
@@ -215,10 +234,12 @@ impl Default for EngineOptions {
 /// An unknown name or mode, with the list of valid names.
 pub fn resolve_name(name: &str, mode: Option<&str>) -> Result<String, String> {
     let full = match (name, mode) {
-        ("engine" | "sqlite" | "redb", Some(mode)) => format!("{name}-{mode}"),
+        ("engine" | "sqlite" | "redb" | "lmdb" | "fjall", Some(mode)) => format!("{name}-{mode}"),
         ("sqlite", None) => "sqlite-full".to_string(),
         ("redb", None) => "redb-immediate".to_string(),
         ("engine", None) => "engine-full".to_string(),
+        ("lmdb", None) => "lmdb-full".to_string(),
+        ("fjall", None) => "fjall-full".to_string(),
         _ => name.to_string(),
     };
     if ENGINE_NAMES.contains(&full.as_str()) {
@@ -293,6 +314,14 @@ pub fn open_engine(
                 durable,
                 options,
             )?)
+        }
+        "lmdb-full" | "lmdb-normal" | "lmdb-off" => {
+            let mode = full.trim_start_matches("lmdb-");
+            Box::new(LmdbEngine::open(&dir.join(lmdb::DIR), mode, options)?)
+        }
+        "fjall-full" | "fjall-off" => {
+            let durable = full == "fjall-full";
+            Box::new(FjallEngine::open(&dir.join(fjall::DIR), durable, options)?)
         }
         other => {
             return Err(AdapterError::new(

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 use super::{AdapterError, AdapterResult, Engine, EngineOptions, ErrorKind, Session, Txn};
 
@@ -97,6 +99,18 @@ impl Engine for RedbEngine {
         txn.commit().map_err(map_err)?;
         self.db = Some(db);
         Ok(())
+    }
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
+        let count = || {
+            let txn = self.db()?.begin_read().map_err(map_err)?;
+            let table = txn.open_table(KV).map_err(map_err)?;
+            table.len().map_err(map_err)
+        };
+        Some(count())
+    }
+    fn compact(&mut self) -> Option<AdapterResult<()>> {
+        let db = self.db.as_mut()?;
+        Some(db.compact().map(drop).map_err(map_err))
     }
     fn close(mut self: Box<Self>) -> AdapterResult<()> {
         if !self.durable {

@@ -134,6 +134,17 @@ impl Engine for SqliteEngine {
             Err(e) => Err(e.to_string()),
         })
     }
+    fn key_count(&self) -> Option<AdapterResult<u64>> {
+        let guard = self.control.lock();
+        let conn = guard.as_ref()?;
+        let n = conn.query_row("SELECT count(*) FROM kv", [], |r| r.get::<_, i64>(0));
+        Some(n.map(|n| u64::try_from(n).unwrap_or(0)).map_err(map_err))
+    }
+    fn compact(&mut self) -> Option<AdapterResult<()>> {
+        let guard = self.control.lock();
+        let conn = guard.as_ref()?;
+        Some(conn.execute_batch("VACUUM").map_err(map_err))
+    }
     fn close(self: Box<Self>) -> AdapterResult<()> {
         match self.control.lock().take() {
             Some(conn) => conn.close().map_err(|(_, e)| map_err(e)),
