@@ -72,7 +72,9 @@ fn cases() -> Vec<Case> {
             faults: "checkpoint_every = 5\nrollback_per_mille = 300\nread_per_mille = 1000\n[power_loss]\ncycles = 2\npresets = [\"keep_all\"]\n",
             keys_n: 400,
             commits: 60,
-            failing: &["verified_reads"],
+            // Later commits build on the rolled-back pages the cache kept, so a recovery may
+            // show them too (durability, integrity).
+            failing: &["verified_reads", "durability", "integrity_after_recovery"],
         },
         Case {
             bug: SeededBug::LoseLastKeyOfSplit,
