@@ -37,7 +37,7 @@ fn lmdb_and_fjall_pass_the_kill9_loop() -> Result<()> {
             "--set",
             "workload.record_count=2000",
             "--set",
-            "faults.kill9.delay_ms={ min = 5, max = 40 }",
+            "faults.kill9.delay_ms={ min = 60, max = 120 }",
         ];
         let (text, report) = harness(&args, &dir.path().join("out"))?;
         // Whether a kill lands inside the open is timing; every data check must pass.

@@ -407,16 +407,14 @@ impl FaultsSection {
             return Vec::new();
         };
         // The bank's recovered state is judged by its total (atomicity), the others' key by
-        // key (durability).
-        let mut out = match k.workload.as_str() {
-            "bank" => vec![ATOMICITY, INTEGRITY],
-            "ycsb-a" => vec![DURABILITY, INTEGRITY, VERIFIED_READS],
-            _ => vec![DURABILITY, INTEGRITY],
-        };
-        if k.recovery_kill_every > 0 {
-            out.push(KILLS_IN_RECOVERY);
+        // key (durability). Integrity is left out: a peer may have no integrity check (the
+        // adapter says so only once open), and our engine's runs after the last cycle
+        // anyway; kills during recovery register themselves once one is tried.
+        match k.workload.as_str() {
+            "bank" => vec![ATOMICITY],
+            "ycsb-a" => vec![DURABILITY, VERIFIED_READS],
+            _ => vec![DURABILITY],
         }
-        out
     }
 
     /// Checks ranges serde cannot.
