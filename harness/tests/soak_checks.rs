@@ -154,24 +154,35 @@ fn soak_passes_and_resumes_from_its_checkpoint() -> Result<()> {
     Ok(())
 }
 
+/// An 8-second soak of 3,000 keys with episodes of 3-5 s, plus `extra`, into `dir`; only
+/// the flags given (no trend switched off unless `extra` says so).
+fn eight_second_soak(dir: &Path, extra: &[&str]) -> Result<std::process::Output> {
+    let base = [
+        "soak",
+        "--until",
+        "8s",
+        "--episode-min",
+        "3s",
+        "--episode-max",
+        "5s",
+    ];
+    Ok(Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(base)
+        .args(["--keys", "3000"])
+        .args(extra)
+        .arg("--out")
+        .arg(dir)
+        .output()?)
+}
+
 /// A soak too short to judge a trend refuses to start unless the trend is switched off.
 #[test]
 fn a_soak_that_cannot_judge_a_trend_is_refused() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "soak",
-            "--until",
-            "8s",
-            "--episode-min",
-            "3s",
-            "--episode-max",
-            "5s",
-        ])
-        .args(["--tick", "1s", "--bucket", "2s", "--keys", "3000"])
-        .arg("--out")
-        .arg(tmp.path().join("soak"))
-        .output()?;
+    let out = eight_second_soak(
+        &tmp.path().join("soak"),
+        &["--tick", "1s", "--bucket", "2s"],
+    )?;
     let text = String::from_utf8_lossy(&out.stderr);
     ensure!(
         out.status.code() == Some(2) && text.contains("--trend-off rss_slope"),
@@ -187,23 +198,9 @@ fn a_soak_that_cannot_judge_a_trend_is_refused() -> Result<()> {
 fn a_soak_that_observed_nothing_fails() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("soak");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "soak",
-            "--until",
-            "8s",
-            "--episode-min",
-            "3s",
-            "--episode-max",
-            "5s",
-        ])
-        .args([
-            "--tick", "10s", "--bucket", "10s", "--keys", "3000", "--seed", "11",
-        ])
-        .args(TRENDS_OFF)
-        .arg("--out")
-        .arg(&dir)
-        .output()?;
+    let mut args = vec!["--tick", "10s", "--bucket", "10s", "--seed", "11"];
+    args.extend(TRENDS_OFF);
+    let out = eight_second_soak(&dir, &args)?;
     let code = out.status.code().unwrap_or(-1);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     ensure!(
